@@ -1,0 +1,133 @@
+"""Encoding and decoding of Modbus register values (16-bit words) for every supported data type.
+
+Pure functions, no I/O. Multi-register values honour a word order (``big``: high word first, the
+Modbus/SunSpec norm; ``little``: low word first). Bytes inside a register are always big-endian.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from enum import StrEnum
+
+
+class DataType(StrEnum):
+    """Register data types a profile may declare."""
+
+    BOOL = "bool"
+    U16 = "u16"
+    I16 = "i16"
+    U32 = "u32"
+    I32 = "i32"
+    U64 = "u64"
+    I64 = "i64"
+    F32 = "f32"
+    F64 = "f64"
+    STRING = "string"
+
+
+class WordOrder(StrEnum):
+    """Order of 16-bit words in a multi-register value."""
+
+    BIG = "big"
+    LITTLE = "little"
+
+
+_STRUCT: dict[DataType, tuple[str, int]] = {
+    DataType.U16: (">H", 1),
+    DataType.I16: (">h", 1),
+    DataType.U32: (">I", 2),
+    DataType.I32: (">i", 2),
+    DataType.U64: (">Q", 4),
+    DataType.I64: (">q", 4),
+    DataType.F32: (">f", 2),
+    DataType.F64: (">d", 4),
+}
+
+# SunSpec-style "not implemented" sentinels per type.
+NOT_IMPLEMENTED: dict[DataType, int | float] = {
+    DataType.U16: 0xFFFF,
+    DataType.I16: -0x8000,
+    DataType.U32: 0xFFFFFFFF,
+    DataType.I32: -0x80000000,
+    DataType.U64: 0xFFFFFFFFFFFFFFFF,
+    DataType.I64: -0x8000000000000000,
+}
+
+
+class CodecError(ValueError):
+    """A value cannot be encoded or a register block cannot be decoded."""
+
+
+def register_count(data_type: DataType, length: int | None = None) -> int:
+    """Registers occupied by one value (``length`` is the register count of a string)."""
+    if data_type is DataType.STRING:
+        if length is None or length < 1:
+            raise CodecError("string points need a length in registers")
+        return length
+    if data_type is DataType.BOOL:
+        return 1
+    return _STRUCT[data_type][1]
+
+
+def _ordered(words: list[int], word_order: WordOrder) -> list[int]:
+    return list(reversed(words)) if word_order is WordOrder.LITTLE else list(words)
+
+
+def decode(words: list[int], data_type: DataType, word_order: WordOrder = WordOrder.BIG) -> int | float | str | bool:
+    """Decode registers into a raw value (before scaling)."""
+    if data_type is DataType.BOOL:
+        if len(words) != 1:
+            raise CodecError(f"bool needs 1 register, got {len(words)}")
+        return bool(words[0])
+    if data_type is DataType.STRING:
+        raw = b"".join(int(w & 0xFFFF).to_bytes(2, "big") for w in words)
+        return raw.split(b"\x00", 1)[0].decode("ascii", errors="replace").strip()
+    fmt, count = _STRUCT[data_type]
+    if len(words) != count:
+        raise CodecError(f"{data_type.value} needs {count} registers, got {len(words)}")
+    for w in words:
+        if not 0 <= w <= 0xFFFF:
+            raise CodecError(f"register value {w} is not a 16-bit word")
+    raw = b"".join(w.to_bytes(2, "big") for w in _ordered(words, word_order))
+    value: int | float = struct.unpack(fmt, raw)[0]
+    return value
+
+
+def encode(
+    value: int | float | str | bool,
+    data_type: DataType,
+    word_order: WordOrder = WordOrder.BIG,
+    length: int | None = None,
+) -> list[int]:
+    """Encode a raw value (after unscaling) into registers. Integers are rounded; range is checked."""
+    if data_type is DataType.BOOL:
+        return [1 if value else 0]
+    if data_type is DataType.STRING:
+        count = register_count(data_type, length)
+        raw = str(value).encode("ascii")[: count * 2].ljust(count * 2, b"\x00")
+        return [int.from_bytes(raw[i : i + 2], "big") for i in range(0, count * 2, 2)]
+    fmt, _count = _STRUCT[data_type]
+    if isinstance(value, str):
+        raise CodecError(f"cannot encode text {value!r} as {data_type.value}")
+    packed_value: int | float
+    if data_type in (DataType.F32, DataType.F64):
+        packed_value = float(value)
+    else:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise CodecError(f"cannot encode {value} as {data_type.value}")
+        packed_value = round(value)
+    try:
+        raw = struct.pack(fmt, packed_value)
+    except struct.error:
+        raise CodecError(f"value {value} out of range for {data_type.value}") from None
+    words = [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
+    return _ordered(words, word_order)
+
+
+def is_not_implemented(raw: int | float | str | bool, data_type: DataType) -> bool:
+    """True for SunSpec-style "not implemented" sentinels (and NaN floats)."""
+    if isinstance(raw, float) and data_type in (DataType.F32, DataType.F64):
+        return math.isnan(raw)
+    sentinel = NOT_IMPLEMENTED.get(data_type)
+    return sentinel is not None and raw == sentinel

@@ -1,0 +1,107 @@
+"""`devices:` section: each device's kind, driver (profile or SunSpec), transport and ratings."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from drivers.points import DeviceKind, MeterRole
+from zoe_ems.config.base import StrictModel
+
+
+class _TransportBase(StrictModel):
+    unit: int = Field(default=1, ge=0, le=247, description="Modbus unit (device) id")
+    timeout_ms: int = Field(default=500, ge=10, le=10000, description="per-request timeout for this device")
+    retries: int = Field(default=1, ge=0, le=5, description="retries after a timeout before the poll fails")
+    inter_request_delay_ms: int = Field(
+        default=0,
+        ge=0,
+        le=2000,
+        description="pause on the bus before each request (bus-wide: the largest wins)",
+    )
+
+
+class ModbusTcpTransport(_TransportBase):
+    """Modbus TCP to a device or a TCP gateway (several unit ids may share host:port)."""
+
+    type: Literal["modbus_tcp"]
+    host: str = Field(min_length=1)
+    port: int = Field(default=502, ge=1, le=65535)
+
+
+class ModbusRtuOverTcpTransport(_TransportBase):
+    """RTU frames tunnelled over a raw TCP socket (serial device servers)."""
+
+    type: Literal["modbus_rtu_over_tcp"]
+    host: str = Field(min_length=1)
+    port: int = Field(default=502, ge=1, le=65535)
+
+
+class ModbusRtuTransport(_TransportBase):
+    """Modbus RTU on a serial line (RS485); all devices on one line share one bus task."""
+
+    type: Literal["modbus_rtu"]
+    device: str = Field(min_length=1, description="serial port, e.g. /dev/ttyUSB0")
+    baudrate: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 9600
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    bytesize: Literal[7, 8] = 8
+
+
+TransportConfig = Annotated[
+    ModbusTcpTransport | ModbusRtuTransport | ModbusRtuOverTcpTransport, Field(discriminator="type")
+]
+
+
+class SignConfig(StrictModel):
+    """Override of a profile's sign convention for this device."""
+
+    power: Literal["passive", "active"] | None = Field(
+        default=None,
+        description="passive: device reports positive = into the device; active: positive = out of the device",
+    )
+    setpoint: Literal["passive", "active"] | None = Field(default=None, description="same, for power setpoints")
+
+
+class DeviceConfig(StrictModel):
+    """One device on the site."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=64)
+    kind: DeviceKind
+    role: MeterRole | None = Field(default=None, description="meters only: grid | pv | load | ev")
+    driver: str = Field(min_length=1, description="'sunspec' or a profile name from drivers/profiles")
+    transport: TransportConfig
+    poll_ms: int = Field(default=1000, ge=20, le=60000, description="poll interval of normal-class points")
+    read_only: bool = Field(default=False, description="never write to this device")
+    rated_power_kw: float | None = Field(default=None, gt=0, description="pcs / pv_inverter / ev_charger rating")
+    capacity_kwh: float | None = Field(default=None, gt=0, description="bms (or storage pcs) usable capacity")
+    bms: str | None = Field(default=None, description="pcs only: id of the BMS of this battery")
+    phases: Literal[1, 3] | None = Field(default=None, description="ev_charger: phases the charger uses")
+    min_current_a: float = Field(default=6.0, gt=0, description="ev_charger: minimum charging current")
+    max_current_a: float | None = Field(default=None, gt=0, description="ev_charger: maximum charging current")
+    sign: SignConfig = Field(default_factory=SignConfig)
+    setpoint_refresh_s: float = Field(
+        default=10.0, ge=0.5, le=3600, description="re-write the last setpoints at least this often"
+    )
+    stale_after_s: float | None = Field(
+        default=None, gt=0, description="point values older than this are stale (default 3 x poll interval)"
+    )
+
+    @model_validator(mode="after")
+    def _kind_specific(self) -> DeviceConfig:
+        if self.kind is DeviceKind.METER and self.role is None:
+            raise ValueError("meters need a role: grid | pv | load | ev")
+        if self.kind is not DeviceKind.METER and self.role is not None:
+            raise ValueError(f"role is only for meters, not for kind {self.kind.value}")
+        if self.bms is not None and self.kind is not DeviceKind.PCS:
+            raise ValueError("bms reference is only for pcs devices")
+        return self
+
+    @property
+    def poll_interval_s(self) -> float:
+        return self.poll_ms / 1000.0
+
+    @property
+    def stale_window_s(self) -> float:
+        return self.stale_after_s if self.stale_after_s is not None else 3.0 * self.poll_interval_s

@@ -1,0 +1,1 @@
+"""Control layer: control loop, controllers, arbiter and safety envelope."""

@@ -1,0 +1,1 @@
+"""Northbound VPP link: MQTT client, signed commands, telemetry, DR events, store-and-forward."""

@@ -1,0 +1,1 @@
+"""MPC optimizer: parametrized cvxpy model, tariffs, forecasts, receding-horizon planner."""

@@ -1,0 +1,1 @@
+"""Process image: latest value, timestamp and quality of every device point."""
