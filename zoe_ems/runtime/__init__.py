@@ -1,0 +1,1 @@
+"""Process runtime: task supervision, logging, systemd notification, status socket, the daemon itself."""

@@ -1,0 +1,202 @@
+"""Device links: one task per device that polls its driver into the process image and writes setpoints.
+
+Writes jump ahead of polls; the last setpoints are re-asserted periodically and after every reconnect
+(devices with reversion timers must not silently drop them). A final static guard clamps setpoints to
+the device's ratings and refuses writes to read-only devices, whatever the caller asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import structlog
+
+from drivers.driver import DeviceDriver
+from drivers.errors import DeviceBackingOff, DeviceError
+from drivers.points import DeviceKind
+from drivers.profile import PollClass
+from zoe_ems.config.devices import DeviceConfig
+from zoe_ems.site.image import ProcessImage
+
+log = structlog.get_logger(__name__)
+
+SLOW_EVERY = 10
+"""Slow-class points are read on every 10th poll."""
+
+
+@dataclass
+class PollStats:
+    """Poll timing of one device, for status and the poll-scale benchmark."""
+
+    polls: int = 0
+    failures: int = 0
+    missed_deadlines: int = 0
+    writes: int = 0
+    write_failures: int = 0
+    intervals_s: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
+    last_poll_mono: float | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        ordered = sorted(self.intervals_s)
+        p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] if ordered else None
+        return {
+            "polls": self.polls,
+            "failures": self.failures,
+            "missed_deadlines": self.missed_deadlines,
+            "writes": self.writes,
+            "write_failures": self.write_failures,
+            "interval_p99_s": p99,
+        }
+
+
+def clamp_to_ratings(config: DeviceConfig, setpoints: Mapping[str, float]) -> dict[str, float]:
+    """Last-line static guard: keep setpoints inside the device's own ratings (the envelope ran before)."""
+    out: dict[str, float] = {}
+    rated_w = config.rated_power_kw * 1000.0 if config.rated_power_kw else None
+    for name, value in setpoints.items():
+        if not math.isfinite(value):
+            continue
+        if config.kind is DeviceKind.PCS and name == "p_set_w" and rated_w is not None:
+            value = max(-rated_w, min(rated_w, value))
+        elif config.kind is DeviceKind.PV_INVERTER and name == "p_limit_w":
+            value = max(0.0, min(rated_w, value) if rated_w is not None else value)
+        elif name == "p_limit_pct":
+            value = max(0.0, min(1.0, value))
+        elif config.kind is DeviceKind.EV_CHARGER and name == "i_limit_a":
+            upper = config.max_current_a if config.max_current_a is not None else value
+            value = max(0.0, min(upper, value))
+        elif name in ("relay1", "relay2", "enable"):
+            value = 1.0 if value >= 0.5 else 0.0
+        out[name] = value
+    return out
+
+
+class DeviceLink:
+    """Polls one device and writes its setpoints; run() is a supervised task."""
+
+    def __init__(
+        self,
+        config: DeviceConfig,
+        driver: DeviceDriver,
+        image: ProcessImage,
+        epoch: Callable[[], int],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.driver = driver
+        self.image = image
+        self._epoch = epoch
+        self._clock = clock
+        self._desired: dict[str, float] = {}
+        self._written: dict[str, float] = {}
+        self._last_write_mono = -math.inf
+        self._written_epoch = -1
+        self._connected_epoch = -1
+        self._wake = asyncio.Event()
+        self.stats = PollStats()
+        self._failing = False
+
+    def set_setpoints(self, setpoints: Mapping[str, float]) -> None:
+        """Ask for new setpoints; they are written as soon as the bus allows."""
+        if self.config.read_only:
+            return
+        allowed = self.driver.writable_points
+        guarded = clamp_to_ratings(self.config, {k: v for k, v in setpoints.items() if k in allowed})
+        if any(self._desired.get(k) != v for k, v in guarded.items()):
+            self._desired.update(guarded)
+            self._wake.set()
+
+    @property
+    def desired(self) -> dict[str, float]:
+        return dict(self._desired)
+
+    async def run(self) -> None:
+        interval = self.config.poll_interval_s
+        next_poll = self._clock()
+        count = 0
+        while True:
+            self._wake.clear()
+            await self._maybe_connect()
+            await self._maybe_write()
+            now = self._clock()
+            if now >= next_poll:
+                if now - next_poll > interval:
+                    self.stats.missed_deadlines += 1
+                    next_poll = now
+                classes = {PollClass.FAST, PollClass.NORMAL}
+                if count % SLOW_EVERY == 0:
+                    classes.add(PollClass.SLOW)
+                count += 1
+                await self._poll(frozenset(classes))
+                next_poll += interval
+            timeout = max(0.0, next_poll - self._clock())
+            refresh_due = self._last_write_mono + self.config.setpoint_refresh_s - self._clock()
+            if self._written:
+                timeout = max(0.0, min(timeout, refresh_due))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+
+    async def _maybe_connect(self) -> None:
+        epoch = self._epoch()
+        if epoch == self._connected_epoch:
+            return
+        try:
+            await self.driver.connect()
+            self._connected_epoch = epoch
+        except DeviceError as exc:
+            self._mark_failing(str(exc))
+
+    async def _poll(self, classes: frozenset[PollClass]) -> None:
+        start = self._clock()
+        if self.stats.last_poll_mono is not None:
+            self.stats.intervals_s.append(start - self.stats.last_poll_mono)
+        self.stats.last_poll_mono = start
+        self.stats.polls += 1
+        try:
+            values = await self.driver.read(classes)
+        except DeviceError as exc:
+            self.stats.failures += 1
+            self._mark_failing(str(exc))
+            return
+        self.image.update(self.config.id, values)
+        if self._failing:
+            self._failing = False
+            self.image.clear_alarm(self.config.id, "comm")
+            log.info("device recovered", device=self.config.id)
+
+    def _mark_failing(self, reason: str) -> None:
+        self.image.mark_failed(self.config.id, reason)
+        if not self._failing and not reason.endswith("backing off"):
+            log.warning("device failing", device=self.config.id, reason=reason)
+        self._failing = True
+
+    async def _maybe_write(self) -> None:
+        if not self._desired or self.config.read_only:
+            return
+        now = self._clock()
+        epoch = self._epoch()
+        changed = {k: v for k, v in self._desired.items() if self._written.get(k) != v}
+        reassert = epoch != self._written_epoch or now - self._last_write_mono >= self.config.setpoint_refresh_s
+        to_write = dict(self._desired) if reassert else changed
+        if not to_write:
+            return
+        try:
+            await self.driver.write(to_write)
+        except DeviceBackingOff:
+            return
+        except DeviceError as exc:
+            self.stats.write_failures += 1
+            self._last_write_mono = now
+            self._mark_failing(f"write failed: {exc}")
+            return
+        self.stats.writes += 1
+        self._written.update(to_write)
+        self._written_epoch = epoch
+        self._last_write_mono = now
+        self.image.record_setpoints(self.config.id, to_write)
