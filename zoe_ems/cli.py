@@ -1,0 +1,132 @@
+"""The `zoe-ems` command line: run, check-config, config-schema, simulate, demo, status.
+
+Every sub-command returns an exit code; user errors print a message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG = Path("/etc/zoe-ems/site.yaml")
+EXIT_NOT_RUNNING = 3
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `zoe-ems` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        result: int = args.func(args)
+        return result
+    except KeyboardInterrupt:
+        return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zoe-ems", description="ZOE-EMS edge energy-management daemon")
+    from zoe_ems import __version__
+
+    parser.add_argument("--version", action="version", version=f"zoe-ems {__version__}")
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("run", help="run the daemon in the foreground (systemd runs this)")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("check-config", help="validate a site file; one FILE:LINE: path: message per problem")
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=_cmd_check_config)
+
+    p = sub.add_parser("config-schema", help="print the JSON Schema of the site file")
+    p.set_defaults(func=_cmd_config_schema)
+
+    p = sub.add_parser("simulate", help="serve simulated devices for every loopback device of a site file")
+    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    p.set_defaults(func=_cmd_simulate)
+
+    p = sub.add_parser("demo", help="simulated site + daemon with configs/demo.yaml and a live status line")
+    p.add_argument("--config", type=Path, default=None, help="site file (default: the bundled demo.yaml)")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("status", help="state of the running daemon")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="pick the daemon of this site file")
+    p.set_defaults(func=_cmd_status)
+    return parser
+
+
+def _load_or_report(path: Path) -> Any:
+    from zoe_ems.config import ConfigError, load_site_config
+
+    try:
+        return load_site_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return None
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    config = _load_or_report(args.config)
+    if config is None:
+        return 1
+    from zoe_ems.runtime.daemon import Daemon
+    from zoe_ems.runtime.logging import configure_logging
+
+    configure_logging(config.runtime.log_level, config.runtime.log_format)
+    return asyncio.run(Daemon(config, args.config).run())
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    from zoe_ems.config.check import check_config_main
+
+    return check_config_main(str(args.file))
+
+
+def _cmd_config_schema(args: argparse.Namespace) -> int:
+    from zoe_ems.config.schema import config_schema_json
+
+    print(config_schema_json())
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from simulators.cli import run_simulate
+
+    return asyncio.run(run_simulate(args.config, speed=args.speed))
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from zoe_ems.demo import run_demo
+
+    return asyncio.run(run_demo(args.config, duration_s=args.duration))
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from zoe_ems.runtime.status_socket import request
+    from zoe_ems.status_view import render_status, socket_for_config
+
+    socket_path = socket_for_config(args.config)
+    if socket_path is None:
+        return 1
+    try:
+        reply = asyncio.run(request(socket_path, {"cmd": "status"}))
+    except (OSError, TimeoutError, ConnectionError) as exc:
+        print(f"zoe-ems is not running ({socket_path}: {exc})", file=sys.stderr)
+        return EXIT_NOT_RUNNING
+    if args.json:
+        print(json.dumps(reply, indent=2, default=str))
+    else:
+        print(render_status(reply))
+    return 0

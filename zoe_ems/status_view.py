@@ -1,0 +1,67 @@
+"""Human-readable rendering of the daemon's status reply, and finding a daemon's socket from its site file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def socket_for_config(config_path: Path) -> Path | None:
+    """The status socket of the daemon running ``config_path``; None (after printing why) if unreadable."""
+    from zoe_ems.config import ConfigError, load_site_config
+
+    try:
+        config = load_site_config(config_path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return None
+    return Path(config.socket_path())
+
+
+def _fmt(value: Any, unit: str) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if unit == "W":
+            return f"{value / 1000.0:.2f} kW"
+        if unit == "Wh":
+            return f"{value / 1000.0:.1f} kWh"
+        if unit == "1":
+            return f"{value * 100.0:.1f} %"
+        return f"{value:.3f} {unit}".strip()
+    return f"{value} {unit}".strip()
+
+
+def render_status(reply: dict[str, Any]) -> str:
+    """Text for `zoe-ems status`."""
+    lines = [f"zoe-ems {reply.get('version')}  site {reply.get('site')}  up {reply.get('uptime_s')} s"]
+    control = reply.get("control") or {}
+    lines.append(
+        f"control: {control.get('cycles')} cycles, {control.get('overruns')} overruns, "
+        f"compute p99 {control.get('compute_p99_ms')} ms"
+    )
+    decision = control.get("decision") or {}
+    for text in decision.get("explanations", []) or []:
+        lines.append(f"  {text}")
+    for alarm in decision.get("alarms", []) or []:
+        lines.append(f"  ALARM {alarm}")
+    lines.append("devices:")
+    links = reply.get("links") or {}
+    for device_id, device in (reply.get("devices") or {}).items():
+        state = "online" if device.get("online") else "OFFLINE"
+        role = f"/{device['role']}" if device.get("role") else ""
+        stats = links.get(device_id, {})
+        lines.append(f"  {device_id} ({device.get('kind')}{role}) {state}  polls {stats.get('polls')}")
+        for alarm in device.get("alarms", []):
+            lines.append(f"    alarm: {alarm}")
+        for name, point in (device.get("points") or {}).items():
+            quality = "" if point.get("quality") == "fresh" else f" [{point.get('quality')}]"
+            lines.append(f"    {name:<18} {_fmt(point.get('value'), point.get('unit', ''))}{quality}")
+        for name, value in (device.get("setpoints") or {}).items():
+            lines.append(f"    setpoint {name:<9} {value}")
+    for name, task in (reply.get("tasks") or {}).items():
+        if task.get("restarts"):
+            lines.append(f"task {name}: {task['restarts']} restarts, last error {task.get('last_error')}")
+    return "\n".join(lines)
