@@ -1,0 +1,219 @@
+"""The daemon: wires config, device links, process image, control loop, history, status socket, systemd.
+
+Every long-running activity is a supervised task. SIGTERM/SIGINT: safe setpoints are written, history
+is flushed, the status socket is removed, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from drivers.driver import DeviceDriver, DriverOptions
+from drivers.factory import build_driver
+from drivers.points import DeviceKind
+from drivers.transport import BusManager, DeviceLinkParams, SerialBusParams, TcpBusParams
+from zoe_ems import __version__
+from zoe_ems.config import SiteConfig
+from zoe_ems.config.devices import DeviceConfig, ModbusRtuOverTcpTransport, ModbusRtuTransport, ModbusTcpTransport
+from zoe_ems.control.engine import ControlEngine
+from zoe_ems.control.inputs import ControlInputs
+from zoe_ems.runtime.control_loop import ControlLoop
+from zoe_ems.runtime.status_socket import StatusServer
+from zoe_ems.runtime.supervisor import Supervisor
+from zoe_ems.runtime.systemd import SystemdNotifier
+from zoe_ems.site.image import ProcessImage
+from zoe_ems.site.poller import DeviceLink
+from zoe_ems.storage.database import Database
+from zoe_ems.storage.history import HistoryRecorder
+
+log = structlog.get_logger(__name__)
+
+
+def bus_params(device: DeviceConfig) -> tuple[TcpBusParams | SerialBusParams, DeviceLinkParams]:
+    """Transport parameters for one device from its site-file transport section."""
+    t = device.transport
+    bus: TcpBusParams | SerialBusParams
+    if isinstance(t, ModbusTcpTransport):
+        bus = TcpBusParams(host=t.host, port=t.port, rtu_framing=False)
+    elif isinstance(t, ModbusRtuOverTcpTransport):
+        bus = TcpBusParams(host=t.host, port=t.port, rtu_framing=True)
+    else:
+        assert isinstance(t, ModbusRtuTransport)
+        bus = SerialBusParams(
+            device=t.device, baudrate=t.baudrate, parity=t.parity, stopbits=t.stopbits, bytesize=t.bytesize
+        )
+    link = DeviceLinkParams(
+        unit=t.unit,
+        timeout_s=t.timeout_ms / 1000.0,
+        retries=t.retries,
+        inter_request_delay_s=t.inter_request_delay_ms / 1000.0,
+    )
+    return bus, link
+
+
+def driver_options(device: DeviceConfig) -> DriverOptions:
+    return DriverOptions(
+        device_id=device.id,
+        kind=device.kind,
+        read_only=device.read_only,
+        rated_power_w=device.rated_power_kw * 1000.0 if device.rated_power_kw else None,
+        sign_power=device.sign.power,
+        sign_setpoint=device.sign.setpoint,
+    )
+
+
+class Daemon:
+    """One running ZOE-EMS instance for one site file."""
+
+    def __init__(self, config: SiteConfig, config_path: Path | None = None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.image = ProcessImage()
+        self.inputs = ControlInputs()
+        self.supervisor = Supervisor()
+        self.notifier = SystemdNotifier()
+        self.db = Database(config.storage.path)
+        self.history = HistoryRecorder(self.db, retention_s=config.storage.history_retention_days * 86400.0)
+        self.buses = BusManager()
+        self.links: dict[str, DeviceLink] = {}
+        self.drivers: dict[str, DeviceDriver] = {}
+        self.status_server = StatusServer(Path(config.socket_path()))
+        self.engine = ControlEngine(config)
+        self.loop = ControlLoop(
+            self.engine,
+            self.image,
+            self.inputs,
+            self._apply_setpoints,
+            config.control.cycle_ms / 1000.0,
+            on_cycle=self._on_cycle,
+        )
+        self.started_utc = time.time()
+        self._stop = asyncio.Event()
+        for device in config.devices:
+            self.image.add_device(
+                device.id, device.kind, device.role.value if device.role else None, device.stale_window_s
+            )
+
+    # -- wiring -----------------------------------------------------------------------------------
+
+    def _build_links(self) -> None:
+        for device in self.config.devices:
+            bus, link_params = bus_params(device)
+            channel = self.buses.channel(bus, link_params, name=device.id)
+            driver = build_driver(device.driver, channel, driver_options(device))
+            self.drivers[device.id] = driver
+            self.links[device.id] = DeviceLink(device, driver, self.image, lambda ch=channel: ch.connection_epoch)
+
+    def _apply_setpoints(self, device_id: str, setpoints: Mapping[str, float]) -> None:
+        link = self.links.get(device_id)
+        if link is not None:
+            link.set_setpoints(setpoints)
+
+    def _on_cycle(self, decision: Any) -> None:
+        self.history.record_decision(time.time(), decision.to_dict())
+        self.notifier.watchdog()
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Run until SIGTERM/SIGINT; returns the exit code."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        await self.history.start()
+        self._build_links()
+        await self.buses.start()
+        for device_id, link in self.links.items():
+            self.supervisor.start(f"device:{device_id}", link.run)
+        self.supervisor.start("control", self.loop.run)
+        self.supervisor.start("history", self._history_task)
+        self._register_status_handlers()
+        await self.status_server.start()
+        self.notifier.ready()
+        log.info(
+            "zoe-ems running",
+            version=__version__,
+            site=self.config.site.id,
+            devices=len(self.links),
+            socket=str(self.status_server.path),
+        )
+        await self._stop.wait()
+        await self.shutdown()
+        return 0
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def shutdown(self) -> None:
+        """Safe setpoints, flush, close."""
+        self.notifier.stopping()
+        log.info("shutting down", action=self.config.runtime.shutdown_action)
+        await self.supervisor.stop()
+        await self._write_safe_setpoints()
+        with contextlib.suppress(Exception):
+            self.history.sample(self.image.snapshot())
+            await self.history.flush()
+        await self.status_server.stop()
+        await self.buses.stop()
+        await self.db.close()
+        log.info("stopped")
+
+    async def _write_safe_setpoints(self) -> None:
+        action = self.config.runtime.shutdown_action
+        if action != "zero":
+            return
+        writes = []
+        for device in self.config.devices:
+            driver = self.drivers.get(device.id)
+            if driver is None or device.read_only:
+                continue
+            if device.kind is DeviceKind.PCS and "p_set_w" in driver.writable_points:
+                writes.append(self._safe_write(driver, {"p_set_w": 0.0}))
+        await asyncio.gather(*writes)
+
+    async def _safe_write(self, driver: DeviceDriver, setpoints: Mapping[str, float]) -> None:
+        try:
+            await asyncio.wait_for(driver.write(setpoints), timeout=3.0)
+        except Exception as exc:
+            log.warning("safe setpoint not written", device=driver.device_id, error=str(exc))
+
+    async def _history_task(self) -> None:
+        interval = self.config.storage.history_interval_s
+        flush_every = max(1, round(self.config.storage.flush_interval_s / interval))
+        count = 0
+        while True:
+            await asyncio.sleep(interval)
+            self.history.sample(self.image.snapshot())
+            count += 1
+            if count % flush_every == 0:
+                await self.history.flush()
+
+    # -- status -----------------------------------------------------------------------------------
+
+    def _register_status_handlers(self) -> None:
+        async def status(_: dict[str, Any]) -> dict[str, Any]:
+            return self.status()
+
+        self.status_server.register("status", status)
+
+    def status(self) -> dict[str, Any]:
+        """Everything `zoe-ems status` shows."""
+        decision = self.loop.last_decision
+        return {
+            "version": __version__,
+            "site": self.config.site.id,
+            "config": str(self.config_path) if self.config_path else None,
+            "uptime_s": round(time.time() - self.started_utc, 1),
+            "devices": self.image.to_dict(),
+            "links": {device_id: link.stats.to_dict() for device_id, link in self.links.items()},
+            "control": {**self.loop.stats(), "decision": decision.to_dict() if decision is not None else None},
+            "tasks": self.supervisor.to_dict(),
+        }
