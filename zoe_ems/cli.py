@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -58,6 +59,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, default=None, help="site file (default: the bundled demo.yaml)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("export-response", help="frequency-response evidence (frequency, setpoint, PCS power) as CSV")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="site file (locates the database)")
+    p.add_argument("--from", dest="start", required=True, help="start, ISO 8601 (UTC if no offset)")
+    p.add_argument("--to", dest="end", required=True, help="end, ISO 8601 (UTC if no offset)")
+    p.add_argument("--format", choices=["csv"], default="csv")
+    p.add_argument("--output", type=Path, default=None, help="file to write (default: stdout)")
+    p.set_defaults(func=_cmd_export_response)
 
     p = sub.add_parser("status", help="state of the running daemon")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -129,4 +138,40 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(reply, indent=2, default=str))
     else:
         print(render_status(reply))
+    return 0
+
+
+def _parse_time(text: str) -> float | None:
+    from datetime import UTC, datetime
+
+    try:
+        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return stamp.timestamp()
+
+
+def _cmd_export_response(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from zoe_ems.frequency.response_log import export_csv
+
+    config = _load_or_report(args.config)
+    if config is None:
+        return 1
+    start, end = _parse_time(args.start), _parse_time(args.end)
+    if start is None or end is None or end <= start:
+        print("--from and --to must be ISO 8601 times with --from before --to", file=sys.stderr)
+        return 2
+    if not config.storage.path.exists():
+        print(f"no database at {config.storage.path}", file=sys.stderr)
+        return 1
+    with contextlib.closing(sqlite3.connect(f"file:{config.storage.path}?mode=ro", uri=True)) as conn:
+        text = export_csv(conn, start, end)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
     return 0
