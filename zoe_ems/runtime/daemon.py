@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +19,12 @@ import structlog
 from drivers.driver import DeviceDriver, DriverOptions
 from drivers.factory import build_driver
 from drivers.points import DeviceKind
-from drivers.transport import BusManager, DeviceLinkParams, SerialBusParams, TcpBusParams
+from drivers.transport import BusManager, DeviceChannel, DeviceLinkParams, SerialBusParams, TcpBusParams
 from zoe_ems import __version__
 from zoe_ems.config import SiteConfig
 from zoe_ems.config.devices import DeviceConfig, ModbusRtuOverTcpTransport, ModbusRtuTransport, ModbusTcpTransport
-from zoe_ems.control.engine import ControlEngine
 from zoe_ems.control.inputs import ControlInputs
-from zoe_ems.runtime.control_loop import ControlLoop
+from zoe_ems.runtime.control_loop import ControlLoop, EngineLike
 from zoe_ems.runtime.status_socket import StatusServer
 from zoe_ems.runtime.supervisor import Supervisor
 from zoe_ems.runtime.systemd import SystemdNotifier
@@ -70,10 +69,14 @@ def driver_options(device: DeviceConfig) -> DriverOptions:
     )
 
 
+def _epoch_of(channel: DeviceChannel) -> Callable[[], int]:
+    return lambda: channel.connection_epoch
+
+
 class Daemon:
     """One running ZOE-EMS instance for one site file."""
 
-    def __init__(self, config: SiteConfig, config_path: Path | None = None) -> None:
+    def __init__(self, config: SiteConfig, config_path: Path | None = None, engine: EngineLike | None = None) -> None:
         self.config = config
         self.config_path = config_path
         self.image = ProcessImage()
@@ -86,7 +89,11 @@ class Daemon:
         self.links: dict[str, DeviceLink] = {}
         self.drivers: dict[str, DeviceDriver] = {}
         self.status_server = StatusServer(Path(config.socket_path()))
-        self.engine = ControlEngine(config)
+        if engine is None:
+            from zoe_ems.control.engine import ControlEngine
+
+            engine = ControlEngine(config)
+        self.engine = engine
         self.loop = ControlLoop(
             self.engine,
             self.image,
@@ -110,7 +117,7 @@ class Daemon:
             channel = self.buses.channel(bus, link_params, name=device.id)
             driver = build_driver(device.driver, channel, driver_options(device))
             self.drivers[device.id] = driver
-            self.links[device.id] = DeviceLink(device, driver, self.image, lambda ch=channel: ch.connection_epoch)
+            self.links[device.id] = DeviceLink(device, driver, self.image, _epoch_of(channel))
 
     def _apply_setpoints(self, device_id: str, setpoints: Mapping[str, float]) -> None:
         link = self.links.get(device_id)

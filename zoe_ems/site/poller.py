@@ -101,6 +101,8 @@ class DeviceLink:
         self._wake = asyncio.Event()
         self.stats = PollStats()
         self._failing = False
+        self._ever_ok = False
+        self._consecutive_failures = 0
 
     def set_setpoints(self, setpoints: Mapping[str, float]) -> None:
         """Ask for new setpoints; they are written as soon as the bus allows."""
@@ -165,16 +167,20 @@ class DeviceLink:
             self._mark_failing(str(exc))
             return
         self.image.update(self.config.id, values)
+        self._ever_ok = True
+        self._consecutive_failures = 0
+        self.image.clear_alarm(self.config.id, "comm")
         if self._failing:
             self._failing = False
-            self.image.clear_alarm(self.config.id, "comm")
             log.info("device recovered", device=self.config.id)
 
     def _mark_failing(self, reason: str) -> None:
         self.image.mark_failed(self.config.id, reason)
-        if not self._failing and not reason.endswith("backing off"):
+        self._consecutive_failures += 1
+        # Log once per episode; at start-up wait for a second failure (the bus may still be connecting).
+        if not self._failing and (self._ever_ok or self._consecutive_failures >= 2):
             log.warning("device failing", device=self.config.id, reason=reason)
-        self._failing = True
+            self._failing = True
 
     async def _maybe_write(self) -> None:
         if not self._desired or self.config.read_only:
