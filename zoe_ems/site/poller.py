@@ -152,7 +152,8 @@ class DeviceLink:
             await self.driver.connect()
             self._connected_epoch = epoch
         except DeviceError as exc:
-            self._mark_failing(str(exc))
+            # The poll that follows reports the episode; only the alarm is set here.
+            self.image.mark_failed(self.config.id, f"connect: {exc}")
 
     async def _poll(self, classes: frozenset[PollClass]) -> None:
         start = self._clock()
