@@ -1,4 +1,8 @@
-"""`devices:` section: each device's kind, driver (profile or SunSpec), transport and ratings."""
+"""`devices:` section: each device's kind, driver (profile or SunSpec), transport and ratings.
+
+Checks that need only one device live here; checks across devices (ids, buses) live in model.py,
+checks against the installation (profiles, files) in check.py. No I/O here.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from drivers.points import DeviceKind, MeterRole
-from zoe_ems.config.base import StrictModel
+from zoe_ems.config.base import CrossCheckError, Finding, StrictModel
 
 
 class _TransportBase(StrictModel):
@@ -25,28 +29,30 @@ class _TransportBase(StrictModel):
 class ModbusTcpTransport(_TransportBase):
     """Modbus TCP to a device or a TCP gateway (several unit ids may share host:port)."""
 
-    type: Literal["modbus_tcp"]
-    host: str = Field(min_length=1)
-    port: int = Field(default=502, ge=1, le=65535)
+    type: Literal["modbus_tcp"] = Field(description="transport type")
+    host: str = Field(min_length=1, description="IP address or host name")
+    port: int = Field(default=502, ge=1, le=65535, description="TCP port")
 
 
 class ModbusRtuOverTcpTransport(_TransportBase):
     """RTU frames tunnelled over a raw TCP socket (serial device servers)."""
 
-    type: Literal["modbus_rtu_over_tcp"]
-    host: str = Field(min_length=1)
-    port: int = Field(default=502, ge=1, le=65535)
+    type: Literal["modbus_rtu_over_tcp"] = Field(description="transport type")
+    host: str = Field(min_length=1, description="IP address or host name of the serial device server")
+    port: int = Field(default=502, ge=1, le=65535, description="TCP port")
 
 
 class ModbusRtuTransport(_TransportBase):
     """Modbus RTU on a serial line (RS485); all devices on one line share one bus task."""
 
-    type: Literal["modbus_rtu"]
-    device: str = Field(min_length=1, description="serial port, e.g. /dev/ttyUSB0")
-    baudrate: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 9600
-    parity: Literal["N", "E", "O"] = "N"
-    stopbits: Literal[1, 2] = 1
-    bytesize: Literal[7, 8] = 8
+    type: Literal["modbus_rtu"] = Field(description="transport type")
+    device: str = Field(min_length=1, description="serial port, e.g. /dev/ttyUSB0 (all devices on it: same settings)")
+    baudrate: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = Field(
+        default=9600, description="line speed, bit/s"
+    )
+    parity: Literal["N", "E", "O"] = Field(default="N", description="none, even or odd")
+    stopbits: Literal[1, 2] = Field(default=1, description="stop bits")
+    bytesize: Literal[7, 8] = Field(default=8, description="data bits")
 
 
 TransportConfig = Annotated[
@@ -67,11 +73,16 @@ class SignConfig(StrictModel):
 class DeviceConfig(StrictModel):
     """One device on the site."""
 
-    id: str = Field(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=64)
-    kind: DeviceKind
+    id: str = Field(
+        pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=64, description="unique device id (letters, digits, _ -)"
+    )
+    kind: DeviceKind = Field(description="meter | pcs | bms | pv_inverter | ev_charger | sg_ready")
     role: MeterRole | None = Field(default=None, description="meters only: grid | pv | load | ev")
-    driver: str = Field(min_length=1, description="'sunspec' or a profile name from drivers/profiles")
-    transport: TransportConfig
+    driver: str = Field(
+        min_length=1,
+        description="'sunspec', a bundled profile name, or a path to a profile .yaml (relative to the site file)",
+    )
+    transport: TransportConfig = Field(description="how to reach the device; `type` selects the variant")
     poll_ms: int = Field(default=1000, ge=20, le=60000, description="poll interval of normal-class points")
     read_only: bool = Field(default=False, description="never write to this device")
     rated_power_kw: float | None = Field(default=None, gt=0, description="pcs / pv_inverter / ev_charger rating")
@@ -80,7 +91,7 @@ class DeviceConfig(StrictModel):
     phases: Literal[1, 3] | None = Field(default=None, description="ev_charger: phases the charger uses")
     min_current_a: float = Field(default=6.0, gt=0, description="ev_charger: minimum charging current")
     max_current_a: float | None = Field(default=None, gt=0, description="ev_charger: maximum charging current")
-    sign: SignConfig = Field(default_factory=SignConfig)
+    sign: SignConfig = Field(default_factory=SignConfig, description="override of the profile's sign convention")
     setpoint_refresh_s: float = Field(
         default=10.0, ge=0.5, le=3600, description="re-write the last setpoints at least this often"
     )
@@ -90,12 +101,29 @@ class DeviceConfig(StrictModel):
 
     @model_validator(mode="after")
     def _kind_specific(self) -> DeviceConfig:
+        findings: list[Finding] = []
         if self.kind is DeviceKind.METER and self.role is None:
-            raise ValueError("meters need a role: grid | pv | load | ev")
+            findings.append((("role",), "meters need a role: grid | pv | load | ev"))
         if self.kind is not DeviceKind.METER and self.role is not None:
-            raise ValueError(f"role is only for meters, not for kind {self.kind.value}")
+            findings.append((("role",), f"only meters have a role, this device is a {self.kind.value}"))
         if self.bms is not None and self.kind is not DeviceKind.PCS:
-            raise ValueError("bms reference is only for pcs devices")
+            findings.append((("bms",), f"only a pcs refers to a bms, this device is a {self.kind.value}"))
+        if isinstance(self.transport, ModbusRtuTransport) and self.transport.unit == 0:
+            findings.append((("transport", "unit"), "unit 0 is the RTU broadcast address; devices use 1..247"))
+        if self.max_current_a is not None and self.min_current_a > self.max_current_a:
+            findings.append(
+                (("min_current_a",), f"{self.min_current_a} A is above max_current_a ({self.max_current_a} A)")
+            )
+        if self.stale_after_s is not None and self.stale_after_s < self.poll_interval_s:
+            findings.append(
+                (
+                    ("stale_after_s",),
+                    f"{self.stale_after_s} s is shorter than the poll interval ({self.poll_interval_s} s): "
+                    "every value would be stale before the next poll",
+                )
+            )
+        if findings:
+            raise CrossCheckError(findings)
         return self
 
     @property
