@@ -82,6 +82,27 @@ class LoadLimitInput:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PriceInput:
+    """Energy prices per interval (from a `prices` command or a tariff source)."""
+
+    start_utc: float
+    step_s: float
+    buy_eur_per_kwh: tuple[float, ...]
+    sell_eur_per_kwh: tuple[float, ...] = ()
+    source: str = ""
+
+    @property
+    def end_utc(self) -> float:
+        return self.start_utc + self.step_s * len(self.buy_eur_per_kwh)
+
+    def buy_at(self, now_utc: float) -> float | None:
+        """Buy price for the interval containing ``now_utc``; None outside the series."""
+        if not self.buy_eur_per_kwh or now_utc < self.start_utc or now_utc >= self.end_utc:
+            return None
+        return self.buy_eur_per_kwh[int((now_utc - self.start_utc) // self.step_s)]
+
+
+@dataclass(frozen=True, kw_only=True)
 class InputsView:
     """Immutable view of the inputs active at ``now_utc`` (expired ones removed)."""
 
@@ -91,6 +112,7 @@ class InputsView:
     plan: SchedulePlan | None = None
     dr_event: DrEventInput | None = None
     load_limit: LoadLimitInput | None = None
+    prices: PriceInput | None = None
 
 
 @dataclass
@@ -102,6 +124,7 @@ class ControlInputs:
     plan: SchedulePlan | None = None
     dr_event: DrEventInput | None = None
     load_limit: LoadLimitInput | None = None
+    prices: PriceInput | None = None
 
     def view(self, now_utc: float) -> InputsView:
         """The inputs active at ``now_utc``; inputs whose window has passed are dropped."""
@@ -114,6 +137,8 @@ class ControlInputs:
             self.dr_event = None
         if self.load_limit is not None and self.load_limit.valid_until_utc <= now_utc:
             self.load_limit = None
+        if self.prices is not None and self.prices.end_utc <= now_utc:
+            self.prices = None
         setpoint = self.setpoint if self.setpoint and self.setpoint.valid_from_utc <= now_utc else None
         active_envelopes = tuple(e for e in self.envelopes if e.start_utc <= now_utc)
         dr_event = self.dr_event if self.dr_event and self.dr_event.start_utc <= now_utc else None
@@ -124,6 +149,7 @@ class ControlInputs:
             plan=self.plan,
             dr_event=dr_event,
             load_limit=self.load_limit,
+            prices=self.prices,
         )
 
     def with_plan(self, plan: SchedulePlan) -> None:
