@@ -48,8 +48,12 @@ def status_line(snapshot: Snapshot, decision: dict[str, Any] | None) -> str:
         return "   -  " if value is None else f"{value / 1000.0:6.1f}"
 
     binding = "-"
-    if decision:
-        binding = str(decision.get("binding") or decision.get("summary") or "-")
+    record = (decision or {}).get("record") or {}
+    for asset in record.get("assets") or []:
+        if asset.get("asset") == "battery":
+            binding = str(asset.get("text") or "-")
+    if record.get("mode") == "failsafe":
+        binding = f"FAILSAFE {binding}"
     soc_text = f"{100.0 * sum(soc_known) / len(soc_known):5.1f}%" if soc_known else "  -  "
     stamp = time.strftime("%H:%M:%S", time.localtime(snapshot.ts_utc))
     return (

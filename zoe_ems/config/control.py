@@ -12,16 +12,9 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from zoe_ems.config.base import StrictModel
+from zoe_ems.config.frequency import DcConfig, FcrConfig, FfrConfig, FrequencyMeasurementConfig
 
 EvMode = Literal["off", "now", "min_pv", "pv_surplus", "target"]
-
-
-class FfrConfig(StrictModel):
-    """Nordic fast frequency response (under-frequency step)."""
-
-    enabled: bool = Field(default=False, description="offer FFR; its power is kept free as discharge headroom")
-    trigger_hz: float = Field(default=49.7, ge=49.0, le=50.0, description="under-frequency trigger")
-    power_kw: float = Field(default=0.0, ge=0, description="contracted FFR power")
 
 
 class ReserveConfig(StrictModel):
@@ -218,6 +211,11 @@ class ControlConfig(StrictModel):
     soc_min: float = Field(default=0.05, ge=0, le=1, description="lowest SOC the EMS discharges to (fraction)")
     soc_max: float = Field(default=0.95, ge=0, le=1, description="highest SOC the EMS charges to (fraction)")
     ffr: FfrConfig = Field(default_factory=FfrConfig, description="Nordic fast frequency response")
+    fcr: FcrConfig = Field(default_factory=FcrConfig, description="frequency containment reserve (droop)")
+    dc: DcConfig = Field(default_factory=DcConfig, description="GB Dynamic Containment")
+    frequency: FrequencyMeasurementConfig = Field(
+        default_factory=FrequencyMeasurementConfig, description="fast frequency path: sampling and plausibility"
+    )
     ramp_kw_per_s: float | None = Field(
         default=None, gt=0, description="largest change of each PCS setpoint per second (null: no ramp limit)"
     )

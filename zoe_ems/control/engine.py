@@ -44,6 +44,7 @@ from zoe_ems.control.record import (
 from zoe_ems.control.sg import RankedRequest, SgGuard, arbitrate_sg
 from zoe_ems.control.siteview import EvUnit, PvUnit, SiteModel, SiteView
 from zoe_ems.control.types import BATTERY, Alarm, Proposal, Severity, ev_asset, pv_asset
+from zoe_ems.frequency.responder import reserved_w
 from zoe_ems.site.points import Snapshot
 
 TOL_W = 1e-3
@@ -63,14 +64,14 @@ class ControlEngine:
         self._model = SiteModel(config)
         self._tz = ZoneInfo(config.site.timezone)
         grid = config.site.grid
-        reserve_up = control.reserve.up_kw + (control.ffr.power_kw if control.ffr.enabled else 0.0)
+        service_charge_w, service_discharge_w = reserved_w(control.ffr, control.fcr, control.dc)
         self.params = EnvelopeParams(
             soc_min=control.soc_min,
             soc_max=control.soc_max,
             backup_soc=control.backup_reserve.reserve_soc if control.backup_reserve.enabled else None,
             ramp_w_per_s=control.ramp_kw_per_s * 1000.0 if control.ramp_kw_per_s is not None else None,
-            reserve_up_w=reserve_up * 1000.0,
-            reserve_down_w=control.reserve.down_kw * 1000.0,
+            reserve_up_w=control.reserve.up_kw * 1000.0 + service_discharge_w,
+            reserve_down_w=control.reserve.down_kw * 1000.0 + service_charge_w,
             import_limit_w=grid.import_limit_w,
             export_limit_w=grid.export_limit_w,
             fuse_a=grid.fuse_a,
@@ -84,6 +85,8 @@ class ControlEngine:
         self._pv_limit: dict[str, float] = {}
         self._last_mono: float | None = None
         self._had_plan = False
+        self.hard_limits: dict[str, tuple[float, float]] = {}
+        """Per PCS: the hard envelope (rating, BMS, SOC window, faults) of the last cycle, for the fast path."""
 
     # -- public --------------------------------------------------------------------------------------------------
 
@@ -104,6 +107,7 @@ class ControlEngine:
             u.pcs_id: unit_limit(u, self.params, self._unit_cmd.get(u.pcs_id, u.p_w if u.online else None), dt)
             for u in view.batteries
         }
+        self.hard_limits = {pcs_id: (ul.hard.min_w, ul.hard.max_w) for pcs_id, ul in unit_limits.items()}
         fleet = fleet_limit(unit_limits.values(), self.params)
         if not view.grid_ok:
             return self._failsafe(view, inputs, unit_limits, fleet, alarms)

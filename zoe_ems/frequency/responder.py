@@ -14,6 +14,21 @@ from zoe_ems.config.frequency import DcConfig, FcrConfig, FfrConfig, FrequencyMe
 from zoe_ems.frequency.services import DcService, FcrService, FfrService, ServiceOutput
 
 
+def reserved_w(ffr: FfrConfig, fcr: FcrConfig, dc: DcConfig) -> tuple[float, float]:
+    """(charge, discharge) headroom the enabled services need, W."""
+    charge = discharge = 0.0
+    if ffr.enabled:
+        discharge += ffr.power_kw * 1000.0
+        charge += ffr.power_kw * 1000.0 if ffr.over_frequency else 0.0
+    if fcr.enabled:
+        charge += fcr.power_kw * 1000.0
+        discharge += fcr.power_kw * 1000.0
+    if dc.enabled:
+        charge += dc.high_power_kw * 1000.0
+        discharge += dc.low_power_kw * 1000.0
+    return charge, discharge
+
+
 class Service(Protocol):
     name: str
 
@@ -121,17 +136,7 @@ class FrequencyResponder:
 
     def reserved_w(self) -> tuple[float, float]:
         """(charge, discharge) power kept out of reach of the slow loop's other controllers."""
-        charge = discharge = 0.0
-        if self.ffr.enabled:
-            discharge += self.ffr.power_kw * 1000.0
-            charge += self.ffr.power_kw * 1000.0 if self.ffr.over_frequency else 0.0
-        if self.fcr.enabled:
-            charge += self.fcr.power_kw * 1000.0
-            discharge += self.fcr.power_kw * 1000.0
-        if self.dc.enabled:
-            charge += self.dc.high_power_kw * 1000.0
-            discharge += self.dc.low_power_kw * 1000.0
-        return charge, discharge
+        return reserved_w(self.ffr, self.fcr, self.dc)
 
     def energy_window(self, capacity_wh: float, soc_min: float, soc_max: float) -> EnergyWindow:
         """The SOC window that keeps every armed service deliverable for its whole duration."""

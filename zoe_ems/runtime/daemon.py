@@ -18,12 +18,17 @@ import structlog
 
 from drivers.driver import DeviceDriver, DriverOptions
 from drivers.factory import build_driver
-from drivers.points import DeviceKind
+from drivers.points import DeviceKind, MeterRole
 from drivers.transport import BusManager, DeviceChannel, DeviceLinkParams, SerialBusParams, TcpBusParams
 from zoe_ems import __version__
 from zoe_ems.config import SiteConfig
 from zoe_ems.config.devices import DeviceConfig, ModbusRtuOverTcpTransport, ModbusRtuTransport, ModbusTcpTransport
 from zoe_ems.control.inputs import ControlInputs
+from zoe_ems.frequency.controller import FrequencyServiceController
+from zoe_ems.frequency.fast_path import FastPath
+from zoe_ems.frequency.mixer import PcsMixer
+from zoe_ems.frequency.responder import FrequencyResponder
+from zoe_ems.frequency.response_log import ResponseLogger
 from zoe_ems.runtime.control_loop import ControlLoop, EngineLike
 from zoe_ems.runtime.status_socket import StatusServer
 from zoe_ems.runtime.supervisor import Supervisor
@@ -89,11 +94,28 @@ class Daemon:
         self.links: dict[str, DeviceLink] = {}
         self.drivers: dict[str, DeviceDriver] = {}
         self.status_server = StatusServer(Path(config.socket_path()))
+        control = config.control
+        self.responder = FrequencyResponder(
+            ffr=control.ffr, fcr=control.fcr, dc=control.dc, measurement=control.frequency
+        )
+        self.frequency_controller = FrequencyServiceController(self.responder, control.soc_min, control.soc_max)
         if engine is None:
             from zoe_ems.control.engine import ControlEngine
 
-            engine = ControlEngine(config)
+            extra = [self.frequency_controller] if self.responder.armed else []
+            engine = ControlEngine(config, extra_controllers=extra)
         self.engine = engine
+        self.mixer: PcsMixer | None = None
+        if self.responder.armed:
+            ratings = {
+                d.id: (d.rated_power_kw or 1.0) * 1000.0
+                for d in config.devices
+                if d.kind is DeviceKind.PCS and not d.read_only
+            }
+            self.mixer = PcsMixer(ratings, self._apply_to_link)
+        self.fast_path: FastPath | None = None
+        self._fast_buses: BusManager | None = None
+        self.response_logger = ResponseLogger(self.db)
         self.loop = ControlLoop(
             self.engine,
             self.image,
@@ -120,9 +142,67 @@ class Daemon:
             self.links[device.id] = DeviceLink(device, driver, self.image, _epoch_of(channel))
 
     def _apply_setpoints(self, device_id: str, setpoints: Mapping[str, float]) -> None:
+        if self.mixer is not None and device_id in self.mixer.pcs_ids and "p_set_w" in setpoints:
+            others = {k: v for k, v in setpoints.items() if k != "p_set_w"}
+            if others:
+                self._apply_to_link(device_id, others)
+            hard: dict[str, tuple[float, float]] = getattr(self.engine, "hard_limits", {})
+            low, high = hard.get(device_id, (0.0, 0.0))
+            self.mixer.set_limits(device_id, low, high)
+            self.mixer.set_base(device_id, setpoints["p_set_w"])
+            return
+        self._apply_to_link(device_id, setpoints)
+
+    def _apply_to_link(self, device_id: str, setpoints: Mapping[str, float]) -> None:
         link = self.links.get(device_id)
         if link is not None:
             link.set_setpoints(setpoints)
+
+    def _build_fast_path(self) -> None:
+        """A dedicated connection to the frequency meter (shared bus on serial lines) and the fast-path task."""
+        if self.mixer is None:
+            return
+        measurement = self.config.control.frequency
+        meter_id = measurement.device or next(
+            (d.id for d in self.config.devices if d.kind is DeviceKind.METER and d.role is MeterRole.GRID), None
+        )
+        if meter_id is None:
+            log.error("frequency services armed but no meter to sample: services idle")
+            return
+        meter = self.config.device(meter_id)
+        bus, normal_link = bus_params(meter)
+        if isinstance(bus, SerialBusParams):
+            # A serial line opens once: the fast path shares the bus task (its requests are serialized anyway).
+            channel = self.buses.channel(bus, normal_link, name=f"{meter.id}:fast")
+        else:
+            self._fast_buses = BusManager()
+            fast_link = DeviceLinkParams(
+                unit=normal_link.unit,
+                timeout_s=measurement.timeout_ms / 1000.0,
+                retries=0,
+                inter_request_delay_s=normal_link.inter_request_delay_s,
+                backoff_initial_s=0.05,
+                backoff_max_s=0.5,
+            )
+            channel = self._fast_buses.channel(bus, fast_link, name=f"{meter.id}:fast")
+        driver = build_driver(meter.driver, channel, driver_options(meter))
+        mixer = self.mixer
+        pcs_ids = mixer.pcs_ids
+
+        def measured_pcs_w() -> float | None:
+            snapshot_values = [self.image.latest(pcs_id, "p_w") for pcs_id in pcs_ids]
+            known = [v for v in snapshot_values if v is not None]
+            return sum(known) if known else None
+
+        self.fast_path = FastPath(
+            self.responder,
+            driver,
+            measurement.sample_hz,
+            on_response=mixer.set_response,
+            measured_pcs_w=measured_pcs_w,
+            setpoint_w=lambda: sum(mixer.total_w(pcs_id) for pcs_id in pcs_ids),
+            logger=self.response_logger,
+        )
 
     def _on_cycle(self, decision: Any) -> None:
         self.history.record_decision(time.time(), decision.to_dict())
@@ -136,8 +216,14 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         await self.history.start()
+        await self.response_logger.start()
         self._build_links()
+        self._build_fast_path()
         await self.buses.start()
+        if self._fast_buses is not None:
+            await self._fast_buses.start()
+        if self.fast_path is not None:
+            self.supervisor.start("frequency", self.fast_path.run)
         for device_id, link in self.links.items():
             self.supervisor.start(f"device:{device_id}", link.run)
         self.supervisor.start("control", self.loop.run)
@@ -168,8 +254,12 @@ class Daemon:
         with contextlib.suppress(Exception):
             self.history.sample(self.image.snapshot())
             await self.history.flush()
+        with contextlib.suppress(Exception):
+            await self.response_logger.flush()
         await self.status_server.stop()
         await self.buses.stop()
+        if self._fast_buses is not None:
+            await self._fast_buses.stop()
         await self.db.close()
         log.info("stopped")
 
@@ -223,4 +313,26 @@ class Daemon:
             "links": {device_id: link.stats.to_dict() for device_id, link in self.links.items()},
             "control": {**self.loop.stats(), "decision": decision.to_dict() if decision is not None else None},
             "tasks": self.supervisor.to_dict(),
+            "frequency": self._frequency_status(),
+        }
+
+    def _frequency_status(self) -> dict[str, Any] | None:
+        if not self.responder.armed:
+            return None
+        fast = self.fast_path
+        flt = self.responder.filter
+        last = self.responder.last
+        return {
+            "available": self.frequency_controller.available,
+            "reason": self.frequency_controller.reason,
+            "f_hz": fast.last_f_hz if fast else None,
+            "response_w": self.mixer.response_w if self.mixer else 0.0,
+            "clamped_w": self.mixer.clamped_w if self.mixer else 0.0,
+            "samples": fast.samples if fast else 0,
+            "read_errors": fast.read_errors if fast else 0,
+            "rejected_range": flt.rejected_range,
+            "rejected_rocof": flt.rejected_rocof,
+            "services": [{"name": o.name, "p_w": o.p_w, "active": o.active, "state": o.state} for o in last.outputs]
+            if last
+            else [],
         }

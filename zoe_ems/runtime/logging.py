@@ -33,3 +33,5 @@ def configure_logging(
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=out, format="%(levelname)s %(name)s: %(message)s")
+    # pymodbus reports every failed frame; the transport logs device episodes once instead.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)

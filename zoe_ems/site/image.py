@@ -79,6 +79,13 @@ class ProcessImage:
     def set_alarm(self, device_id: str, code: str, message: str) -> None:
         self._devices[device_id].alarms[code] = message
 
+    def latest(self, device_id: str, point: str) -> float | None:
+        """Latest numeric value of a point if FRESH-quality when stored (no ageing; for the fast path)."""
+        pv = self._devices[device_id].points.get(point)
+        if pv is None or pv.quality is not Quality.FRESH or not isinstance(pv.value, int | float):
+            return None
+        return float(pv.value)
+
     def record_setpoints(self, device_id: str, setpoints: Mapping[str, float]) -> None:
         """Remember the setpoints last written to a device (for status and re-assertion)."""
         entry = self._devices[device_id]
