@@ -68,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, default=None, help="file to write (default: stdout)")
     p.set_defaults(func=_cmd_export_response)
 
+    for name, helptext in (("approve", "approve a command waiting in semi_auto mode"), ("reject", "reject it")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("command_id")
+        p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="site file (locates the database)")
+        p.add_argument("--operator", default=None, help="who decides (default: the login name)")
+        p.set_defaults(func=_cmd_decide, approve=name == "approve")
+
     p = sub.add_parser("status", help="state of the running daemon")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="pick the daemon of this site file")
@@ -175,3 +182,23 @@ def _cmd_export_response(args: argparse.Namespace) -> int:
     else:
         args.output.write_text(text, encoding="utf-8")
     return 0
+
+
+def _cmd_decide(args: argparse.Namespace) -> int:
+    import getpass
+
+    from zoe_ems.northbound.approvals import decide
+
+    config = _load_or_report(args.config)
+    if config is None:
+        return 1
+    operator = args.operator or getpass.getuser()
+    outcome = decide(config.storage.path, args.command_id, approve=args.approve, operator=operator)
+    messages = {
+        "approved": f"{args.command_id}: approved; the daemon executes it within a second",
+        "rejected": f"{args.command_id}: rejected",
+        "not_found": f"{args.command_id}: no command with this id is waiting for approval",
+        "already_decided": f"{args.command_id}: already decided (or timed out)",
+    }
+    print(messages.get(outcome, f"{args.command_id}: {outcome}"))
+    return 0 if outcome in ("approved", "rejected") else 1

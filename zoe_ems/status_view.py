@@ -43,10 +43,29 @@ def render_status(reply: dict[str, Any]) -> str:
         f"compute p99 {control.get('compute_p99_ms')} ms"
     )
     decision = control.get("decision") or {}
-    for text in decision.get("explanations", []) or []:
-        lines.append(f"  {text}")
+    record = decision.get("record") or {}
+    if record.get("mode") == "failsafe":
+        lines.append("  MODE: FAILSAFE")
+    for asset in record.get("assets", []) or []:
+        lines.append(f"  {asset.get('text')}")
+    for heat_pump in record.get("heat_pumps", []) or []:
+        lines.append(
+            f"  heat pump {heat_pump.get('device_id')}: SG{heat_pump.get('state')} ({heat_pump.get('reason')})"
+        )
     for alarm in decision.get("alarms", []) or []:
-        lines.append(f"  ALARM {alarm}")
+        where = f" [{alarm.get('device_id')}]" if alarm.get("device_id") else ""
+        lines.append(f"  ALARM {alarm.get('severity')} {alarm.get('code')}{where}: {alarm.get('message')}")
+    frequency = reply.get("frequency")
+    if frequency:
+        lines.append(
+            f"frequency: {frequency.get('f_hz')} Hz, response {frequency.get('response_w')} W, "
+            f"available={frequency.get('available')} ({frequency.get('reason')})"
+        )
+    northbound = reply.get("northbound")
+    if northbound:
+        lines.append(
+            f"northbound: {'connected' if northbound.get('connected') else 'DISCONNECTED'}, mode {northbound.get('mode')}"
+        )
     lines.append("devices:")
     links = reply.get("links") or {}
     for device_id, device in (reply.get("devices") or {}).items():

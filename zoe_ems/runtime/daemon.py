@@ -23,12 +23,18 @@ from drivers.transport import BusManager, DeviceChannel, DeviceLinkParams, Seria
 from zoe_ems import __version__
 from zoe_ems.config import SiteConfig
 from zoe_ems.config.devices import DeviceConfig, ModbusRtuOverTcpTransport, ModbusRtuTransport, ModbusTcpTransport
-from zoe_ems.control.inputs import ControlInputs
+from zoe_ems.control.inputs import ControlInputs, PriceInput
 from zoe_ems.frequency.controller import FrequencyServiceController
 from zoe_ems.frequency.fast_path import FastPath
 from zoe_ems.frequency.mixer import PcsMixer
 from zoe_ems.frequency.responder import FrequencyResponder
 from zoe_ems.frequency.response_log import ResponseLogger
+from zoe_ems.northbound.commands import PriceSeries
+from zoe_ems.northbound.emitter import Severity
+from zoe_ems.northbound.frequency_services import FrequencyServiceRegistry
+from zoe_ems.northbound.service import NorthboundService
+from zoe_ems.northbound.telemetry import TelemetryData
+from zoe_ems.runtime.bridges import AlarmTracker, FrequencyOrders, SqliteGridHistory, telemetry_from, with_reserve
 from zoe_ems.runtime.control_loop import ControlLoop, EngineLike
 from zoe_ems.runtime.status_socket import StatusServer
 from zoe_ems.runtime.supervisor import Supervisor
@@ -105,14 +111,27 @@ class Daemon:
             extra = [self.frequency_controller] if self.responder.armed else []
             engine = ControlEngine(config, extra_controllers=extra)
         self.engine = engine
-        self.mixer: PcsMixer | None = None
-        if self.responder.armed:
-            ratings = {
-                d.id: (d.rated_power_kw or 1.0) * 1000.0
-                for d in config.devices
-                if d.kind is DeviceKind.PCS and not d.read_only
-            }
-            self.mixer = PcsMixer(ratings, self._apply_to_link)
+        ratings = {
+            d.id: (d.rated_power_kw or 1.0) * 1000.0
+            for d in config.devices
+            if d.kind is DeviceKind.PCS and not d.read_only
+        }
+        self.mixer: PcsMixer | None = PcsMixer(ratings, self._apply_to_link) if ratings else None
+        self.frequency_registry = FrequencyServiceRegistry()
+        self.frequency_orders = FrequencyOrders(config, self.responder, self.frequency_registry)
+        self.alarms = AlarmTracker()
+        self.northbound: NorthboundService | None = None
+        if config.northbound is not None:
+            grid_meters = [d.id for d in config.devices if d.kind is DeviceKind.METER and d.role is MeterRole.GRID]
+            self.northbound = NorthboundService(
+                config,
+                self.inputs,
+                self._telemetry,
+                SqliteGridHistory(config.storage.path, grid_meters),
+                config.storage.path,
+                prices_callback=self._on_prices,
+                frequency_services=self.frequency_registry,
+            )
         self.fast_path: FastPath | None = None
         self._fast_buses: BusManager | None = None
         self.response_logger = ResponseLogger(self.db)
@@ -126,6 +145,7 @@ class Daemon:
         )
         self.started_utc = time.time()
         self._stop = asyncio.Event()
+        self._running = False
         for device in config.devices:
             self.image.add_device(
                 device.id, device.kind, device.role.value if device.role else None, device.stale_window_s
@@ -160,7 +180,7 @@ class Daemon:
 
     def _build_fast_path(self) -> None:
         """A dedicated connection to the frequency meter (shared bus on serial lines) and the fast-path task."""
-        if self.mixer is None:
+        if self.mixer is None or not self.responder.armed:
             return
         measurement = self.config.control.frequency
         meter_id = measurement.device or next(
@@ -205,8 +225,59 @@ class Daemon:
         )
 
     def _on_cycle(self, decision: Any) -> None:
-        self.history.record_decision(time.time(), decision.to_dict())
+        record = decision.to_dict()
+        self.history.record_decision(time.time(), record)
         self.notifier.watchdog()
+        raised, cleared = self.alarms.update(record.get("alarms", []))
+        if self.northbound is not None:
+            for alarm in raised:
+                severity: Severity = "alarm" if alarm.get("severity") == "critical" else "warning"
+                self.northbound.event("alarm.raised", severity, alarm.get("message", ""), alarm)
+            for alarm in cleared:
+                self.northbound.event("alarm.cleared", "info", alarm.get("message", ""), alarm)
+        for alarm in raised:
+            log.warning("alarm raised", **{k: v for k, v in alarm.items() if k != "severity"})
+        for alarm in cleared:
+            log.info("alarm cleared", code=alarm.get("code"), device_id=alarm.get("device_id"))
+        if self.frequency_orders.refresh(time.time(), self._set_reserve):
+            log.info("frequency services changed", armed=[s.name for s in self.responder.services])
+            self._ensure_fast_path()
+
+    def _set_reserve(self, charge_w: float, discharge_w: float) -> None:
+        params = getattr(self.engine, "params", None)
+        if params is None:
+            return
+        control = self.config.control
+        setattr(  # noqa: B010 - engines without envelope params (test doubles) are skipped above
+            self.engine,
+            "params",
+            with_reserve(
+                params, control.reserve.up_kw * 1000.0, control.reserve.down_kw * 1000.0, charge_w, discharge_w
+            ),
+        )
+
+    def _ensure_fast_path(self) -> None:
+        if self.responder.armed and self.fast_path is None and self._running:
+            self._build_fast_path()
+            if self._fast_buses is not None:
+                asyncio.get_running_loop().create_task(self._fast_buses.start())
+            if self.fast_path is not None:
+                self.supervisor.start("frequency", self.fast_path.run)
+
+    def _telemetry(self) -> TelemetryData:
+        decision = self.loop.last_decision
+        actions = decision.record.lines() if decision is not None and hasattr(decision, "record") else []
+        hard: dict[str, tuple[float, float]] = getattr(self.engine, "hard_limits", {})
+        return telemetry_from(self.image.snapshot(), hard, actions)
+
+    def _on_prices(self, prices: PriceSeries) -> None:
+        self.inputs.prices = PriceInput(
+            start_utc=prices.start_utc,
+            step_s=prices.step_s,
+            buy_eur_per_kwh=prices.buy_eur_per_kwh,
+            sell_eur_per_kwh=prices.sell_eur_per_kwh,
+            source=prices.command_id,
+        )
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -227,6 +298,9 @@ class Daemon:
         for device_id, link in self.links.items():
             self.supervisor.start(f"device:{device_id}", link.run)
         self.supervisor.start("control", self.loop.run)
+        if self.northbound is not None:
+            self.supervisor.start("northbound", self.northbound.run)
+        self._running = True
         self.supervisor.start("history", self._history_task)
         self._register_status_handlers()
         await self.status_server.start()
@@ -251,6 +325,11 @@ class Daemon:
         log.info("shutting down", action=self.config.runtime.shutdown_action)
         await self.supervisor.stop()
         await self._write_safe_setpoints()
+        if self.northbound is not None:
+            try:
+                await self.northbound.stop()
+            except Exception as exc:
+                log.warning("northbound stop failed", error=str(exc))
         with contextlib.suppress(Exception):
             self.history.sample(self.image.snapshot())
             await self.history.flush()
@@ -314,6 +393,7 @@ class Daemon:
             "control": {**self.loop.stats(), "decision": decision.to_dict() if decision is not None else None},
             "tasks": self.supervisor.to_dict(),
             "frequency": self._frequency_status(),
+            "northbound": self.northbound.status() if self.northbound is not None else None,
         }
 
     def _frequency_status(self) -> dict[str, Any] | None:

@@ -1,0 +1,150 @@
+"""Glue between the daemon's layers: telemetry from the process image, grid history for DR baselines,
+alarm de-duplication into northbound events, and frequency-service orders into the responder.
+
+Each piece is small and pure apart from the SQLite read in ``SqliteGridHistory`` (run in a worker thread
+by its caller). Nothing here writes to devices.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sqlite3
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from drivers.points import DeviceKind
+from zoe_ems.config import SiteConfig
+from zoe_ems.config.frequency import DcConfig, FcrConfig, FfrConfig
+from zoe_ems.frequency.responder import FrequencyResponder, reserved_w
+from zoe_ems.northbound.frequency_services import FrequencyServiceRegistry
+from zoe_ems.northbound.telemetry import TelemetryData
+from zoe_ems.site.points import Snapshot
+from zoe_ems.storage.history import query_series, resample_mean
+
+
+def _total(snapshot: Snapshot, kind: DeviceKind, point: str, role: str | None = None) -> float | None:
+    values = [d.value(point) for d in snapshot.of_kind(kind, role)]
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def telemetry_from(
+    snapshot: Snapshot, hard_limits: dict[str, tuple[float, float]], actions: Iterable[str]
+) -> TelemetryData:
+    """The realtime telemetry packet's data from one snapshot (W, passive convention)."""
+    grid = _total(snapshot, DeviceKind.METER, "p_w", "grid")
+    battery = _total(snapshot, DeviceKind.PCS, "p_w")
+    pv = _total(snapshot, DeviceKind.PV_INVERTER, "p_w")
+    if pv is None:
+        pv = _total(snapshot, DeviceKind.METER, "p_w", "pv")
+    ev = _total(snapshot, DeviceKind.EV_CHARGER, "p_w")
+    heat = _total(snapshot, DeviceKind.SG_READY, "p_w")
+    load = None
+    if grid is not None:
+        load = grid - sum(v for v in (battery, pv, ev, heat) if v is not None)
+    socs = [d.value("soc") for d in snapshot.of_kind(DeviceKind.BMS)]
+    if not any(s is not None for s in socs):
+        socs = [d.value("soc") for d in snapshot.of_kind(DeviceKind.PCS)]
+    known_socs = [s for s in socs if s is not None]
+    frequency = None
+    for meter in snapshot.of_kind(DeviceKind.METER, "grid"):
+        frequency = meter.value("f_hz")
+    return TelemetryData(
+        grid_w=grid,
+        battery_w=battery,
+        pv_w=pv,
+        load_w=load,
+        ev_w=ev,
+        soc=sum(known_socs) / len(known_socs) if known_socs else None,
+        frequency_hz=frequency,
+        available_charge_w=sum(high for _, high in hard_limits.values()) if hard_limits else None,
+        available_discharge_w=sum(-low for low, _ in hard_limits.values()) if hard_limits else None,
+        actions=tuple(actions),
+    )
+
+
+class SqliteGridHistory:
+    """Grid-meter power averages from the history table (for DR baselines); opens its own read connection."""
+
+    def __init__(self, db_path: Path, grid_meter_ids: list[str]) -> None:
+        self._path = db_path
+        self._meters = grid_meter_ids
+
+    def grid_power_average_w(self, start_utc: float, end_utc: float) -> float | None:
+        if not self._meters or end_utc <= start_utc or not self._path.exists():
+            return None
+        total = 0.0
+        with contextlib.closing(sqlite3.connect(f"file:{self._path}?mode=ro", uri=True, timeout=10.0)) as conn:
+            for meter in self._meters:
+                # include the last sample before the window: values are held until they change
+                samples = query_series(conn, meter, "p_w", start_utc - 3600.0, end_utc)
+                mean = resample_mean(samples, start_utc, end_utc, end_utc - start_utc)
+                if not mean or mean[0] != mean[0]:  # NaN: nothing known
+                    return None
+                total += mean[0]
+        return total
+
+
+class AlarmTracker:
+    """Turns per-cycle alarm lists into raised/cleared transitions."""
+
+    def __init__(self) -> None:
+        self.active: dict[tuple[str, str | None], dict[str, Any]] = {}
+
+    def update(self, alarms: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(raised, cleared) since the last call; alarms are dicts with code, severity, message, device_id."""
+        current = {(a["code"], a.get("device_id")): a for a in alarms}
+        raised = [a for key, a in current.items() if key not in self.active]
+        cleared = [a for key, a in self.active.items() if key not in current]
+        self.active = current
+        return raised, cleared
+
+
+class FrequencyOrders:
+    """Applies `frequency_service` orders on top of the site file's service settings while they are active."""
+
+    def __init__(self, config: SiteConfig, responder: FrequencyResponder, registry: FrequencyServiceRegistry) -> None:
+        self._base = config.control
+        self._responder = responder
+        self._registry = registry
+        self._applied: tuple[tuple[str, str], ...] = ()
+
+    def refresh(self, now_utc: float, on_reserve: Callable[[float, float], None]) -> bool:
+        """Re-arm the responder when the set of active orders changed; returns True on a change."""
+        active = self._registry.active(now_utc)
+        key = tuple(sorted((name, entry.command_id) for name, entry in active.items()))
+        if key == self._applied:
+            return False
+        self._applied = key
+        ffr: FfrConfig = self._base.ffr
+        fcr: FcrConfig = self._base.fcr
+        dc: DcConfig = self._base.dc
+        for name, entry in active.items():
+            power_kw = entry.power_w / 1000.0
+            if name == "ffr":
+                update: dict[str, Any] = {"enabled": True, "power_kw": power_kw}
+                if entry.trigger_hz is not None:
+                    update["trigger_hz"] = entry.trigger_hz
+                ffr = ffr.model_copy(update=update)
+            elif name == "fcr":
+                update = {"enabled": True, "power_kw": power_kw}
+                if entry.deadband_hz is not None:
+                    update["deadband_mhz"] = entry.deadband_hz * 1000.0
+                if entry.full_activation_hz is not None:
+                    update["full_activation_mhz"] = entry.full_activation_hz * 1000.0
+                fcr = fcr.model_copy(update=update)
+            elif name == "dc":
+                dc = dc.model_copy(update={"enabled": True, "low_power_kw": power_kw, "high_power_kw": power_kw})
+        responder = self._responder
+        responder.ffr, responder.fcr, responder.dc = ffr, fcr, dc
+        responder.rebuild()
+        charge_w, discharge_w = reserved_w(ffr, fcr, dc)
+        on_reserve(charge_w, discharge_w)
+        return True
+
+
+def with_reserve(params: Any, base_up_w: float, base_down_w: float, charge_w: float, discharge_w: float) -> Any:
+    """EnvelopeParams with the frequency-service headroom replaced."""
+    return dataclasses.replace(params, reserve_up_w=base_up_w + discharge_w, reserve_down_w=base_down_w + charge_w)
