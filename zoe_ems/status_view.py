@@ -63,9 +63,8 @@ def render_status(reply: dict[str, Any]) -> str:
         )
     northbound = reply.get("northbound")
     if northbound:
-        lines.append(
-            f"northbound: {'connected' if northbound.get('connected') else 'DISCONNECTED'}, mode {northbound.get('mode')}"
-        )
+        link = "connected" if northbound.get("connected") else "DISCONNECTED"
+        lines.append(f"northbound: {link}, mode {northbound.get('mode')}")
     lines.append("devices:")
     links = reply.get("links") or {}
     for device_id, device in (reply.get("devices") or {}).items():
