@@ -24,6 +24,10 @@ cp: Any = cvxpy
 """cvxpy, untyped: its partial type hints miss most atoms (sum, multiply, ...)."""
 
 
+HIGHS_STREAK = 16
+"""After an OSQP failure, this many following solves go straight to HiGHS before OSQP is tried again."""
+
+
 class SolveError(RuntimeError):
     """The solver returned no usable solution (infeasible, numerical failure, iteration limit)."""
 
@@ -34,7 +38,8 @@ class OsqpSettings:
 
     eps_abs: float = 1e-3
     eps_rel: float = 1e-3
-    max_iter: int = 20000
+    max_iter: int = 4000
+    """Iteration budget before the HiGHS fallback takes over (a failed OSQP solve costs this budget)."""
     polishing: bool = False
     """OSQP's polishing never succeeded on these (degenerate) LPs in our measurements and costs ~10 %."""
     adaptive_rho_interval: int = 25
@@ -69,6 +74,7 @@ class MpcModel:
         self.build_time_s = time.perf_counter() - started
         self.solves = 0
         self.fallbacks = 0
+        self._highs_first = 0
         self.highs_fallback = True
         """Solve with HiGHS when OSQP fails to converge."""
         self._last_start: float | None = None
@@ -80,22 +86,31 @@ class MpcModel:
     def solve(self, inputs: MpcInputs) -> MpcSolution:
         """Solve for ``inputs``; raises InputError on bad input and SolveError when no solution is usable.
 
-        When OSQP does not converge (rare, slow-converging instances), the same LP is solved by HiGHS
-        (``exact_lp``) so that a plan is still produced; ``fallbacks`` counts those solves.
+        When OSQP does not converge within its budget (seen on demand-charge instances whose optimum is a
+        flat shaved plateau), the same LP is solved by HiGHS (``exact_lp``) so that a plan is still produced;
+        ``fallbacks`` counts those solves (status ``optimal_highs``).
         """
-        try:
-            return self._solve_osqp(inputs)
-        except SolveError as exc:
-            if not self.highs_fallback:
-                raise
-            self.fallbacks += 1
-            started = time.perf_counter()
+        exc: Exception | None = None
+        if self._highs_first <= 0 or not self.highs_fallback:
             try:
-                solution, _ = solve_exact(self.spec, inputs)
-            except RuntimeError as fallback_exc:
-                raise SolveError(f"{exc}; HiGHS fallback: {fallback_exc}") from fallback_exc
-            self._last_start = None
-            return replace(solution, status="optimal_highs_fallback", solve_time_s=time.perf_counter() - started)
+                return self._solve_osqp(inputs)
+            except SolveError as error:
+                if not self.highs_fallback:
+                    raise
+                exc = error
+                # Slow-converging instances come in runs (e.g. a demand-charge plateau): go to HiGHS directly
+                # for the next solves instead of spending the OSQP budget each time.
+                self._highs_first = HIGHS_STREAK
+        else:
+            self._highs_first -= 1
+        self.fallbacks += 1
+        started = time.perf_counter()
+        try:
+            solution, _ = solve_exact(self.spec, inputs)
+        except RuntimeError as fallback_exc:
+            raise SolveError(f"{exc or 'OSQP skipped'}; HiGHS fallback: {fallback_exc}") from fallback_exc
+        self._last_start = None
+        return replace(solution, status="optimal_highs", solve_time_s=time.perf_counter() - started)
 
     def _solve_osqp(self, inputs: MpcInputs) -> MpcSolution:
         prepared = prepare(self.spec, inputs)
