@@ -75,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--operator", default=None, help="who decides (default: the login name)")
         p.set_defaults(func=_cmd_decide, approve=name == "approve")
 
+    p = sub.add_parser("plan", help="the optimizer's current plan: prices, forecasts, battery, grid, SOC, cost")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="pick the daemon of this site file")
+    p.set_defaults(func=_cmd_plan)
+
     p = sub.add_parser("status", help="state of the running daemon")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="pick the daemon of this site file")
@@ -202,3 +207,27 @@ def _cmd_decide(args: argparse.Namespace) -> int:
     }
     print(messages.get(outcome, f"{args.command_id}: {outcome}"))
     return 0 if outcome in ("approved", "rejected") else 1
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from zoe_ems.optimizer.summary import render_plan_text
+    from zoe_ems.runtime.status_socket import request
+    from zoe_ems.status_view import socket_for_config
+
+    socket_path = socket_for_config(args.config)
+    if socket_path is None:
+        return 1
+    try:
+        reply = asyncio.run(request(socket_path, {"cmd": "plan"}))
+    except (OSError, TimeoutError, ConnectionError) as exc:
+        print(f"zoe-ems is not running ({socket_path}: {exc})", file=sys.stderr)
+        return EXIT_NOT_RUNNING
+    plan = reply.get("plan")
+    if args.json:
+        print(json.dumps(reply if plan is None else plan, indent=2))
+        return 0 if plan is not None else 1
+    if plan is None:
+        print(f"no plan: {reply.get('reason') or reply.get('error')}")
+        return 1
+    print(render_plan_text(plan))
+    return 0

@@ -17,6 +17,7 @@ import numpy as np
 from drivers.points import DeviceKind
 from zoe_ems.config.model import SiteConfig
 from zoe_ems.control.inputs import EnvelopeInput
+from zoe_ems.frequency.responder import reserved_w
 from zoe_ems.optimizer.forecast import HistorySource, LoadForecaster, PvForecaster
 from zoe_ems.optimizer.problem import BatterySpec, EvRequest, FloatArray, InputError, ModelSpec, MpcInputs
 from zoe_ems.optimizer.series import TimeSeries
@@ -195,8 +196,9 @@ class SiteInputsBuilder:
         capacity = np.array([b.capacity_wh for b in batteries])
         rating_d = np.array([b.max_discharge_w for b in batteries])
         rating_c = np.array([b.max_charge_w for b in batteries])
-        up_w = control.reserve.up_kw * 1000.0 + (control.ffr.power_kw * 1000.0 if control.ffr.enabled else 0.0)
-        down_w = control.reserve.down_kw * 1000.0
+        service_charge_w, service_discharge_w = reserved_w(control.ffr, control.fcr, control.dc)
+        up_w = control.reserve.up_kw * 1000.0 + service_discharge_w
+        down_w = control.reserve.down_kw * 1000.0 + service_charge_w
         floor = np.array([b.soc_min for b in batteries], dtype=float)
         if control.backup_reserve.enabled:
             floor = np.maximum(floor, control.backup_reserve.reserve_soc)

@@ -11,6 +11,7 @@ import contextlib
 import signal
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from zoe_ems.northbound.service import NorthboundService
 from zoe_ems.northbound.telemetry import TelemetryData
 from zoe_ems.runtime.bridges import AlarmTracker, FrequencyOrders, SqliteGridHistory, telemetry_from, with_reserve
 from zoe_ems.runtime.control_loop import ControlLoop, EngineLike
+from zoe_ems.runtime.planning import Planning, store_plans
 from zoe_ems.runtime.status_socket import StatusServer
 from zoe_ems.runtime.supervisor import Supervisor
 from zoe_ems.runtime.systemd import SystemdNotifier
@@ -120,6 +122,10 @@ class Daemon:
         self.frequency_registry = FrequencyServiceRegistry()
         self.frequency_orders = FrequencyOrders(config, self.responder, self.frequency_registry)
         self.alarms = AlarmTracker()
+        self.planning: Planning | None = None
+        if config.optimizer.enabled:
+            self.planning = Planning(config, self.image, self.inputs, self._planning_event)
+        self._envelope_key: tuple[str, ...] = ()
         self.northbound: NorthboundService | None = None
         if config.northbound is not None:
             grid_meters = [d.id for d in config.devices if d.kind is DeviceKind.METER and d.role is MeterRole.GRID]
@@ -239,6 +245,14 @@ class Daemon:
             log.warning("alarm raised", **{k: v for k, v in alarm.items() if k != "severity"})
         for alarm in cleared:
             log.info("alarm cleared", code=alarm.get("code"), device_id=alarm.get("device_id"))
+        if self.planning is not None:
+            soc = self.planning.fleet_soc()
+            if soc is not None:
+                self.planning.planner.notify_soc(soc)
+            envelope_key = tuple(e.command_id for e in self.inputs.envelopes)
+            if envelope_key != self._envelope_key:
+                self._envelope_key = envelope_key
+                self.planning.planner.request_replan("operating envelope")
         if self.frequency_orders.refresh(time.time(), self._set_reserve):
             log.info("frequency services changed", armed=[s.name for s in self.responder.services])
             self._ensure_fast_path()
@@ -270,7 +284,22 @@ class Daemon:
         hard: dict[str, tuple[float, float]] = getattr(self.engine, "hard_limits", {})
         return telemetry_from(self.image.snapshot(), hard, actions)
 
+    def _planning_event(self, name: str, severity: str, details: dict[str, Any]) -> None:
+        message = str(details.get("message") or name)
+        if name.startswith("alarm"):
+            log.warning(name, **details)
+        if self.northbound is not None:
+            level: Severity = "warning" if severity == "warning" else "info"
+            self.northbound.event(name, level, message, details)
+
     def _on_prices(self, prices: PriceSeries) -> None:
+        if self.planning is not None:
+            try:
+                self.planning.on_prices(
+                    prices.start_utc, prices.step_s, list(prices.buy_eur_per_kwh), list(prices.sell_eur_per_kwh)
+                )
+            except ValueError as exc:
+                log.warning("prices not usable by the optimizer", error=str(exc), command=prices.command_id)
         self.inputs.prices = PriceInput(
             start_utc=prices.start_utc,
             step_s=prices.step_s,
@@ -300,6 +329,8 @@ class Daemon:
         self.supervisor.start("control", self.loop.run)
         if self.northbound is not None:
             self.supervisor.start("northbound", self.northbound.run)
+        if self.planning is not None:
+            self.supervisor.start("optimizer", self.planning.planner.run)
         self._running = True
         self.supervisor.start("history", self._history_task)
         self._register_status_handlers()
@@ -324,6 +355,8 @@ class Daemon:
         self.notifier.stopping()
         log.info("shutting down", action=self.config.runtime.shutdown_action)
         await self.supervisor.stop()
+        if self.planning is not None:
+            self.planning.planner.close()
         await self._write_safe_setpoints()
         if self.northbound is not None:
             try:
@@ -371,6 +404,10 @@ class Daemon:
             count += 1
             if count % flush_every == 0:
                 await self.history.flush()
+                if self.planning is not None:
+                    records = self.planning.take_records()
+                    if records:
+                        await self.db.run(partial(store_plans, records=records))
 
     # -- status -----------------------------------------------------------------------------------
 
@@ -379,6 +416,15 @@ class Daemon:
             return self.status()
 
         self.status_server.register("status", status)
+
+        async def plan(_: dict[str, Any]) -> dict[str, Any]:
+            if self.planning is None:
+                return {"plan": None, "reason": "optimizer disabled (optimizer.enabled: false)"}
+            summary = self.planning.summary()
+            reason = None if summary is not None else (self.planning.planner.last_error or "no plan solved yet")
+            return {"plan": summary, "reason": reason}
+
+        self.status_server.register("plan", plan)
 
     def status(self) -> dict[str, Any]:
         """Everything `zoe-ems status` shows."""
@@ -394,6 +440,21 @@ class Daemon:
             "tasks": self.supervisor.to_dict(),
             "frequency": self._frequency_status(),
             "northbound": self.northbound.status() if self.northbound is not None else None,
+            "optimizer": self._optimizer_status(),
+        }
+
+    def _optimizer_status(self) -> dict[str, Any] | None:
+        if self.planning is None:
+            return None
+        planner = self.planning.planner
+        latest = planner.latest
+        return {
+            "has_plan": latest is not None,
+            "plan_start": latest.plan.start_utc if latest is not None else None,
+            "status": latest.solution.status if latest is not None else None,
+            "failures": planner.failures,
+            "alarm": planner.alarm_active,
+            "last_error": planner.last_error or None,
         }
 
     def _frequency_status(self) -> dict[str, Any] | None:
