@@ -224,6 +224,10 @@ class TelemetryValues(_Model):
     frequency_hz: float | None = None
     available_charge_kw: float | None = None
     available_discharge_kw: float | None = None
+    frequency_available: bool | None = Field(
+        default=None, description="armed frequency services can be held for their full duration (null: none armed)"
+    )
+    frequency_reason: str | None = Field(default=None, description="why not, when frequency_available is false")
     mode: Mode
     active_command_id: str | None = None
     response_status: Literal["idle", "responding", "pending_approval"] = "idle"

@@ -29,6 +29,10 @@ class TelemetryData:
     """Charge power the fleet could still add (>= 0)."""
     available_discharge_w: float | None = None
     """Discharge power the fleet could still deliver (>= 0)."""
+    frequency_available: bool | None = None
+    """Armed frequency services can be held now (None: no service armed)."""
+    frequency_reason: str | None = None
+    """Why not, when ``frequency_available`` is False."""
     actions: tuple[str, ...] = ()
     """Short descriptions of what the control loop does now (decision record), for response packets."""
 
@@ -42,7 +46,7 @@ def kw(value_w: float | None) -> float | None:
     return None if value_w is None else round(value_w / 1000.0, 4)
 
 
-def telemetry_values(data: TelemetryData) -> dict[str, float | None]:
+def telemetry_values(data: TelemetryData) -> dict[str, float | bool | str | None]:
     """The physical part of the telemetry packet's ``data`` object, in kW."""
     return {
         "grid_kw": kw(data.grid_w),
@@ -54,4 +58,6 @@ def telemetry_values(data: TelemetryData) -> dict[str, float | None]:
         "frequency_hz": None if data.frequency_hz is None else round(data.frequency_hz, 4),
         "available_charge_kw": kw(data.available_charge_w),
         "available_discharge_kw": kw(data.available_discharge_w),
+        "frequency_available": data.frequency_available,
+        "frequency_reason": data.frequency_reason,
     }

@@ -1,5 +1,6 @@
 """Glue between the daemon's layers: telemetry from the process image, grid history for DR baselines,
-alarm de-duplication into northbound events, and frequency-service orders into the responder.
+alarm de-duplication into northbound events, frequency-service orders into the responder, and a wake-up
+of the control loop when a command changed the control inputs.
 
 Each piece is small and pure apart from the SQLite read in ``SqliteGridHistory`` (run in a worker thread
 by its caller). Nothing here writes to devices.
@@ -19,9 +20,27 @@ from zoe_ems.config import SiteConfig
 from zoe_ems.config.frequency import DcConfig, FcrConfig, FfrConfig
 from zoe_ems.frequency.responder import FrequencyResponder, reserved_w
 from zoe_ems.northbound.frequency_services import FrequencyServiceRegistry
+from zoe_ems.northbound.service import NorthboundService
 from zoe_ems.northbound.telemetry import TelemetryData
 from zoe_ems.site.points import Snapshot
 from zoe_ems.storage.history import query_series, resample_mean
+
+INPUT_CHANGING_ACKS = frozenset({"accepted", "superseded", "expired", "completed"})
+"""Ack statuses sent right after the command processor changed the control inputs."""
+
+
+class WakingNorthbound(NorthboundService):
+    """The northbound link, plus a control cycle at once after every ack that says the inputs changed.
+
+    Without it a setpoint waits for the next cycle of the timer (up to ``control.cycle_ms``).
+    """
+
+    on_inputs_changed: Callable[[], None] | None = None
+
+    def ack(self, command_id: str | None, status: str, *, code: str | None = None, reason: str = "") -> None:
+        super().ack(command_id, status, code=code, reason=reason)
+        if status in INPUT_CHANGING_ACKS and self.on_inputs_changed is not None:
+            self.on_inputs_changed()
 
 
 def _total(snapshot: Snapshot, kind: DeviceKind, point: str, role: str | None = None) -> float | None:
@@ -31,7 +50,10 @@ def _total(snapshot: Snapshot, kind: DeviceKind, point: str, role: str | None = 
 
 
 def telemetry_from(
-    snapshot: Snapshot, hard_limits: dict[str, tuple[float, float]], actions: Iterable[str]
+    snapshot: Snapshot,
+    hard_limits: dict[str, tuple[float, float]],
+    actions: Iterable[str],
+    frequency: tuple[bool, str] | None = None,
 ) -> TelemetryData:
     """The realtime telemetry packet's data from one snapshot (W, passive convention)."""
     grid = _total(snapshot, DeviceKind.METER, "p_w", "grid")
@@ -48,9 +70,9 @@ def telemetry_from(
     if not any(s is not None for s in socs):
         socs = [d.value("soc") for d in snapshot.of_kind(DeviceKind.PCS)]
     known_socs = [s for s in socs if s is not None]
-    frequency = None
+    f_hz = None
     for meter in snapshot.of_kind(DeviceKind.METER, "grid"):
-        frequency = meter.value("f_hz")
+        f_hz = meter.value("f_hz")
     return TelemetryData(
         grid_w=grid,
         battery_w=battery,
@@ -58,9 +80,11 @@ def telemetry_from(
         load_w=load,
         ev_w=ev,
         soc=sum(known_socs) / len(known_socs) if known_socs else None,
-        frequency_hz=frequency,
+        frequency_hz=f_hz,
         available_charge_w=sum(high for _, high in hard_limits.values()) if hard_limits else None,
         available_discharge_w=sum(-low for low, _ in hard_limits.values()) if hard_limits else None,
+        frequency_available=frequency[0] if frequency is not None else None,
+        frequency_reason=frequency[1] if frequency is not None and not frequency[0] else None,
         actions=tuple(actions),
     )
 

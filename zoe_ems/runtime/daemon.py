@@ -35,7 +35,14 @@ from zoe_ems.northbound.emitter import Severity
 from zoe_ems.northbound.frequency_services import FrequencyServiceRegistry
 from zoe_ems.northbound.service import NorthboundService
 from zoe_ems.northbound.telemetry import TelemetryData
-from zoe_ems.runtime.bridges import AlarmTracker, FrequencyOrders, SqliteGridHistory, telemetry_from, with_reserve
+from zoe_ems.runtime.bridges import (
+    AlarmTracker,
+    FrequencyOrders,
+    SqliteGridHistory,
+    WakingNorthbound,
+    telemetry_from,
+    with_reserve,
+)
 from zoe_ems.runtime.control_loop import ControlLoop, EngineLike
 from zoe_ems.runtime.planning import Planning, store_plans
 from zoe_ems.runtime.status_socket import StatusServer
@@ -110,8 +117,8 @@ class Daemon:
         if engine is None:
             from zoe_ems.control.engine import ControlEngine
 
-            extra = [self.frequency_controller] if self.responder.armed else []
-            engine = ControlEngine(config, extra_controllers=extra)
+            # Always present: a `frequency_service` command may arm a service at run time (idle until then).
+            engine = ControlEngine(config, extra_controllers=[self.frequency_controller])
         self.engine = engine
         ratings = {
             d.id: (d.rated_power_kw or 1.0) * 1000.0
@@ -129,7 +136,7 @@ class Daemon:
         self.northbound: NorthboundService | None = None
         if config.northbound is not None:
             grid_meters = [d.id for d in config.devices if d.kind is DeviceKind.METER and d.role is MeterRole.GRID]
-            self.northbound = NorthboundService(
+            northbound = WakingNorthbound(
                 config,
                 self.inputs,
                 self._telemetry,
@@ -138,6 +145,8 @@ class Daemon:
                 prices_callback=self._on_prices,
                 frequency_services=self.frequency_registry,
             )
+            northbound.on_inputs_changed = self._inputs_changed
+            self.northbound = northbound
         self.fast_path: FastPath | None = None
         self._fast_buses: BusManager | None = None
         self.response_logger = ResponseLogger(self.db)
@@ -183,6 +192,10 @@ class Daemon:
         link = self.links.get(device_id)
         if link is not None:
             link.set_setpoints(setpoints)
+
+    def _inputs_changed(self) -> None:
+        """A command changed the control inputs: run a cycle now instead of at the next tick."""
+        self.loop.wake()
 
     def _build_fast_path(self) -> None:
         """A dedicated connection to the frequency meter (shared bus on serial lines) and the fast-path task."""
@@ -282,7 +295,10 @@ class Daemon:
         decision = self.loop.last_decision
         actions = decision.record.lines() if decision is not None and hasattr(decision, "record") else []
         hard: dict[str, tuple[float, float]] = getattr(self.engine, "hard_limits", {})
-        return telemetry_from(self.image.snapshot(), hard, actions)
+        frequency = None
+        if self.responder.armed:
+            frequency = (self.frequency_controller.available, self.frequency_controller.reason)
+        return telemetry_from(self.image.snapshot(), hard, actions, frequency)
 
     def _planning_event(self, name: str, severity: str, details: dict[str, Any]) -> None:
         message = str(details.get("message") or name)
