@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import signal
 import time
 from collections.abc import Callable, Mapping
@@ -181,8 +182,13 @@ class Daemon:
             others = {k: v for k, v in setpoints.items() if k != "p_set_w"}
             if others:
                 self._apply_to_link(device_id, others)
-            hard: dict[str, tuple[float, float]] = getattr(self.engine, "hard_limits", {})
-            low, high = hard.get(device_id, (0.0, 0.0))
+            hard: dict[str, tuple[float, float]] | None = getattr(self.engine, "hard_limits", None)
+            if hard is None:  # an engine without a safety envelope (EngineLike test doubles): the rating bounds
+                rated_kw = self.config.device(device_id).rated_power_kw
+                rated_w = rated_kw * 1000.0 if rated_kw else math.inf
+                low, high = -rated_w, rated_w
+            else:
+                low, high = hard.get(device_id, (0.0, 0.0))
             self.mixer.set_limits(device_id, low, high)
             self.mixer.set_base(device_id, setpoints["p_set_w"])
             return
