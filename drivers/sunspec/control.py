@@ -90,7 +90,8 @@ def plan_power_setpoint(path: ControlPath, p_set_w: float, ctx: ControlContext) 
         reference = ctx.w_cha_max_w
         if reference is None or reference <= 0:
             raise ControlError("model 124 WChaMax is not available, so InWRte/OutWRte percentages cannot be set")
-        pct_discharge = 100.0 * p_device / reference
+        # InWRte / OutWRte have fixed meanings in SunSpec (in = charging): the sign override does not apply.
+        pct_discharge = -100.0 * p_set_w / reference
         if abs(pct_discharge) > 100.0 + 1e-9:
             raise ControlError(f"setpoint {p_set_w} W exceeds model 124 WChaMax {reference} W")
         # Window [charge >= x, charge <= x]: InWRte caps charging, OutWRte caps discharging; a negative

@@ -71,6 +71,8 @@ async def test_every_device_goes_online_with_fresh_points_matching_the_simulated
     hil = await start_hil(demo_like_devices(), before_daemon=sunny_afternoon)
 
     await wait_until(lambda: hil.all_fresh(DEVICE_IDS), 15.0, "every device online with only FRESH points")
+    # The simulated inverter ramps to its output at its rated power per second: wait for it to settle.
+    await wait_until(lambda: (hil.value("pv", "p_w") or 0.0) < -5_000.0, 10.0, "PV producing")
     failures_when_online = {d: hil.daemon.links[d].stats.failures for d in DEVICE_IDS}
     polls_when_online = {d: hil.daemon.links[d].stats.polls for d in DEVICE_IDS}
     for device_id in DEVICE_IDS:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import pytest
 from hilc_helpers import ControlHil, StartControlHil, accepted, battery, grid_meter, pv_inverter, wait_until
 
 from simulators.battery import BmsModel, PcsModel
@@ -144,11 +143,6 @@ async def test_pcs_silent_no_discharge_command_alarm_and_loop_goes_on(start_cont
     await discharging_steadily(hil, LOAD_W)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug (zoe_ems/site/poller.py): the device link keeps re-asserting the last setpoint of a PCS the "
-    "engine no longer commands, so the stale discharge command is sent to the unreachable PCS",
-)
 async def test_no_stale_discharge_command_is_re_asserted_to_a_silent_pcs(start_control_hil: StartControlHil) -> None:
     hil = await start_control_hil(
         devices(pcs_refresh_s=1.0),

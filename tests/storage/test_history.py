@@ -67,3 +67,23 @@ def test_resample_mean_is_time_weighted_and_nan_where_unknown() -> None:
     assert means[1] == 200.0
     early = resample_mean(samples, -120.0, 0.0, 60.0)
     assert all(math.isnan(v) for v in early)
+
+
+async def test_decisions_are_stored_when_what_binds_changes_not_every_cycle(tmp_path: Path) -> None:
+    db = Database(tmp_path / "h.db")
+    recorder = HistoryRecorder(db, heartbeat_s=60.0)
+    await recorder.start()
+    base = time.time()
+
+    def record(ts: float, value_kw: float, binding: str) -> dict[str, object]:
+        asset = {"asset": "battery", "binding": [binding], "preferred": f"self_consumption {value_kw} kW"}
+        return {"record": {"ts_utc": ts, "mode": "normal", "assets": [asset]}, "alarms": []}
+
+    for i in range(100):  # 50 s of cycles, measurements changing, same binding
+        recorder.record_decision(base + i * 0.5, record(base + i * 0.5, float(i), "envelope"))
+    recorder.record_decision(base + 51, record(base + 51, 3.0, "peak_shaving bound max import 60 kW"))
+    recorder.record_decision(base + 120, record(base + 120, 3.0, "peak_shaving bound max import 60 kW"))
+    await recorder.flush()
+    rows = db.run_sync(lambda c: c.execute("SELECT ts FROM decisions ORDER BY ts").fetchall())
+    await db.close()
+    assert [round(ts - base) for (ts,) in rows] == [0, 51, 120]

@@ -86,6 +86,8 @@ class ControlEngine:
         self._last_mono: float | None = None
         self._had_plan = False
         self.hard_limits: dict[str, tuple[float, float]] = {}
+        self.grid_headroom_w: tuple[float, float] = (0.0, 0.0)
+        """(import, export) headroom at the connection point left by the last cycle, for the fast path."""
         """Per PCS: the hard envelope (rating, BMS, SOC window, faults) of the last cycle, for the fast path."""
 
     # -- public --------------------------------------------------------------------------------------------------
@@ -117,6 +119,10 @@ class ControlEngine:
         self._plan_alarm(inputs, alarms)
         assets = self._assets(view, fleet)
         resolution = arbitrate(assets, view.base_w, grid_env, proposals)
+        self.grid_headroom_w = (
+            max(0.0, grid_env.max_w - resolution.grid_w),
+            max(0.0, resolution.grid_w - grid_env.min_w),
+        )
         units = self._distribute(view, unit_limits, resolution.values.get(BATTERY, 0.0))
         setpoints: dict[str, dict[str, float]] = {}
         self._battery_setpoints(view, units, setpoints)
@@ -267,6 +273,7 @@ class ControlEngine:
     ) -> Decision:
         """Grid meter stale or in error: battery zero (or hold), PV capped so the export limit holds, EVs paused."""
         fs = self._config.control.failsafe
+        self.grid_headroom_w = (0.0, 0.0)  # grid unknown: no frequency response on top of the fail-safe state
         meters = ", ".join(view.grid_meter_ids) or "(none configured)"
         alarms.append(
             Alarm(

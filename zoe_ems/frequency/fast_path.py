@@ -54,19 +54,29 @@ class FastPath:
         self.last_f_hz: float | None = None
 
     async def run(self) -> None:
-        await self.meter.connect()
-        next_t = time.monotonic()
-        flush_at = next_t + 1.0
+        """Sample until cancelled; whatever ends the task, the response it applied is withdrawn."""
+        try:
+            await self.meter.connect()
+            next_t = time.monotonic()
+            while True:
+                await self.sample_once()
+                now = time.monotonic()
+                next_t += self.period_s
+                if next_t < now:
+                    next_t = now
+                await asyncio.sleep(next_t - now)
+        finally:
+            if self._applied_w != 0.0:
+                self._applied_w = 0.0
+                self._on_response(0.0)
+
+    async def flush_loop(self, interval_s: float = 1.0) -> None:
+        """Write the evidence log in its own task: storage never delays a sample."""
+        if self._logger is None:
+            return
         while True:
-            await self.sample_once()
-            now = time.monotonic()
-            if self._logger is not None and now >= flush_at:
-                flush_at = now + 1.0
-                await self._logger.flush()
-            next_t += self.period_s
-            if next_t < now:
-                next_t = now
-            await asyncio.sleep(next_t - now)
+            await asyncio.sleep(interval_s)
+            await self._logger.flush()
 
     async def sample_once(self) -> Response | None:
         """Read one sample and react to it; returns the response (None if rejected or unreadable)."""

@@ -69,6 +69,7 @@ class NorthboundService:
         frequency_services: FrequencyServiceRegistry | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._stores_ready = asyncio.Event()
         if config.northbound is None:
             raise ValueError("northbound: the site file has no northbound section")
         self.config: NorthboundConfig = config.northbound
@@ -114,6 +115,7 @@ class NorthboundService:
         self._stopping.clear()
         self._done.clear()
         await asyncio.to_thread(self._open_stores)
+        self._stores_ready.set()
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._link_loop(), name="northbound-link")
@@ -134,6 +136,19 @@ class NorthboundService:
             await asyncio.wait_for(self._done.wait(), timeout=timeout_s)
         except TimeoutError:
             log.warning("northbound did not stop within %.0f s", timeout_s)
+
+    @property
+    def stores_open(self) -> bool:
+        """True once the outbox and command stores are open (events then get their persistent ``seq``)."""
+        return self._stores_ready.is_set()
+
+    async def wait_stores_open(self, timeout_s: float) -> bool:
+        """Wait until the stores are open; False on timeout."""
+        try:
+            await asyncio.wait_for(self._stores_ready.wait(), timeout=timeout_s)
+        except TimeoutError:
+            return False
+        return True
 
     @property
     def processor(self) -> CommandProcessor:

@@ -11,10 +11,10 @@ import contextlib
 import math
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -45,7 +45,6 @@ from zoe_ems.runtime.bridges import (
     with_reserve,
 )
 from zoe_ems.runtime.control_loop import ControlLoop, EngineLike
-from zoe_ems.runtime.planning import Planning, store_plans
 from zoe_ems.runtime.status_socket import StatusServer
 from zoe_ems.runtime.supervisor import Supervisor
 from zoe_ems.runtime.systemd import SystemdNotifier
@@ -53,6 +52,9 @@ from zoe_ems.site.image import ProcessImage
 from zoe_ems.site.poller import DeviceLink
 from zoe_ems.storage.database import Database
 from zoe_ems.storage.history import HistoryRecorder
+
+if TYPE_CHECKING:
+    from zoe_ems.runtime.planning import Planning
 
 log = structlog.get_logger(__name__)
 
@@ -132,6 +134,9 @@ class Daemon:
         self.alarms = AlarmTracker()
         self.planning: Planning | None = None
         if config.optimizer.enabled:
+            # cvxpy/scipy/OSQP cost ~80 MB and a second of start-up: load them only when planning is on.
+            from zoe_ems.runtime.planning import Planning
+
             self.planning = Planning(config, self.image, self.inputs, self._planning_event)
         self._envelope_key: tuple[str, ...] = ()
         self.northbound: NorthboundService | None = None
@@ -175,7 +180,14 @@ class Daemon:
             channel = self.buses.channel(bus, link_params, name=device.id)
             driver = build_driver(device.driver, channel, driver_options(device))
             self.drivers[device.id] = driver
-            self.links[device.id] = DeviceLink(device, driver, self.image, _epoch_of(channel))
+            self.links[device.id] = DeviceLink(
+                device,
+                driver,
+                self.image,
+                _epoch_of(channel),
+                desired_ttl_s=max(3.0 * self.loop.cycle_s, 1.5),
+                wait_ready=channel.wait_connected,
+            )
 
     def _apply_setpoints(self, device_id: str, setpoints: Mapping[str, float]) -> None:
         if self.mixer is not None and device_id in self.mixer.pcs_ids and "p_set_w" in setpoints:
@@ -250,16 +262,20 @@ class Daemon:
         )
 
     def _on_cycle(self, decision: Any) -> None:
+        self._refresh_mixer(decision)
         record = decision.to_dict()
         self.history.record_decision(time.time(), record)
         self.notifier.watchdog()
         raised, cleared = self.alarms.update(record.get("alarms", []))
         if self.northbound is not None:
-            for alarm in raised:
-                severity: Severity = "alarm" if alarm.get("severity") == "critical" else "warning"
-                self.northbound.event("alarm.raised", severity, alarm.get("message", ""), alarm)
-            for alarm in cleared:
-                self.northbound.event("alarm.cleared", "info", alarm.get("message", ""), alarm)
+            try:
+                for alarm in raised:
+                    severity: Severity = "alarm" if alarm.get("severity") == "critical" else "warning"
+                    self.northbound.event("alarm.raised", severity, alarm.get("message", ""), alarm)
+                for alarm in cleared:
+                    self.northbound.event("alarm.cleared", "info", alarm.get("message", ""), alarm)
+            except Exception:
+                log.exception("alarm event not queued")
         for alarm in raised:
             log.warning("alarm raised", **{k: v for k, v in alarm.items() if k != "severity"})
         for alarm in cleared:
@@ -275,6 +291,21 @@ class Daemon:
         if self.frequency_orders.refresh(time.time(), self._set_reserve):
             log.info("frequency services changed", armed=[s.name for s in self.responder.services])
             self._ensure_fast_path()
+
+    def _refresh_mixer(self, decision: Any) -> None:
+        """Every cycle: hard limits of every PCS (also those the engine did not command) and grid headroom."""
+        if self.mixer is None:
+            return
+        hard: dict[str, tuple[float, float]] | None = getattr(self.engine, "hard_limits", None)
+        if hard is not None:
+            commanded = getattr(decision, "setpoints", {})
+            for pcs_id in self.mixer.pcs_ids:
+                if pcs_id not in commanded:
+                    low, high = hard.get(pcs_id, (0.0, 0.0))
+                    self.mixer.set_limits(pcs_id, low, high)
+        headroom: tuple[float, float] | None = getattr(self.engine, "grid_headroom_w", None)
+        if headroom is not None:
+            self.mixer.set_grid_headroom(*headroom)
 
     def _set_reserve(self, charge_w: float, discharge_w: float) -> None:
         params = getattr(self.engine, "params", None)
@@ -292,10 +323,17 @@ class Daemon:
     def _ensure_fast_path(self) -> None:
         if self.responder.armed and self.fast_path is None and self._running:
             self._build_fast_path()
-            if self._fast_buses is not None:
-                asyncio.get_running_loop().create_task(self._fast_buses.start())
+            fast_buses = self._fast_buses
             if self.fast_path is not None:
-                self.supervisor.start("frequency", self.fast_path.run)
+                fast_path = self.fast_path
+
+                async def start_fast_path() -> None:
+                    if fast_buses is not None:
+                        await fast_buses.start()
+                    await fast_path.run()
+
+                self.supervisor.start("frequency", start_fast_path)
+                self.supervisor.start("frequency-log", fast_path.flush_loop)
 
     def _telemetry(self) -> TelemetryData:
         decision = self.loop.last_decision
@@ -346,11 +384,15 @@ class Daemon:
             await self._fast_buses.start()
         if self.fast_path is not None:
             self.supervisor.start("frequency", self.fast_path.run)
+            self.supervisor.start("frequency-log", self.fast_path.flush_loop)
         for device_id, link in self.links.items():
             self.supervisor.start(f"device:{device_id}", link.run)
-        self.supervisor.start("control", self.loop.run)
         if self.northbound is not None:
             self.supervisor.start("northbound", self.northbound.run)
+            # Events from the first control cycle need the outbox's persistent seq counters.
+            if not await self.northbound.wait_stores_open(10.0):
+                log.warning("northbound stores not open after 10 s; starting control anyway")
+        self.supervisor.start("control", self.loop.run)
         if self.planning is not None:
             self.supervisor.start("optimizer", self.planning.planner.run)
         self._running = True
@@ -376,15 +418,17 @@ class Daemon:
         """Safe setpoints, flush, close."""
         self.notifier.stopping()
         log.info("shutting down", action=self.config.runtime.shutdown_action)
-        await self.supervisor.stop()
+        # Actuation first: nothing may write after the safe setpoints.
+        await self.supervisor.stop([n for n in self.supervisor.names() if n not in ("northbound", "history")])
         if self.planning is not None:
             self.planning.planner.close()
         await self._write_safe_setpoints()
         if self.northbound is not None:
             try:
-                await self.northbound.stop()
+                await self.northbound.stop()  # flushes the outbox and publishes the retained "offline" status
             except Exception as exc:
                 log.warning("northbound stop failed", error=str(exc))
+        await self.supervisor.stop()
         with contextlib.suppress(Exception):
             self.history.sample(self.image.snapshot())
             await self.history.flush()
@@ -399,22 +443,28 @@ class Daemon:
 
     async def _write_safe_setpoints(self) -> None:
         action = self.config.runtime.shutdown_action
-        if action != "zero":
+        if action == "hold":
             return
         writes = []
         for device in self.config.devices:
             driver = self.drivers.get(device.id)
             if driver is None or device.read_only:
                 continue
-            if device.kind is DeviceKind.PCS and "p_set_w" in driver.writable_points:
-                writes.append(self._safe_write(driver, {"p_set_w": 0.0}))
+            if action == "release":
+                release = getattr(driver, "release_control", None)
+                if release is not None:
+                    writes.append(self._safe_call(driver.device_id, release()))
+                elif device.kind is DeviceKind.PCS:
+                    log.info("device has no release; its own reversion timer applies", device=device.id)
+            elif device.kind is DeviceKind.PCS and "p_set_w" in driver.writable_points:
+                writes.append(self._safe_call(driver.device_id, driver.write({"p_set_w": 0.0})))
         await asyncio.gather(*writes)
 
-    async def _safe_write(self, driver: DeviceDriver, setpoints: Mapping[str, float]) -> None:
+    async def _safe_call(self, device_id: str, action: Awaitable[None]) -> None:
         try:
-            await asyncio.wait_for(driver.write(setpoints), timeout=3.0)
+            await asyncio.wait_for(action, timeout=3.0)
         except Exception as exc:
-            log.warning("safe setpoint not written", device=driver.device_id, error=str(exc))
+            log.warning("safe setpoint not written", device=device_id, error=str(exc))
 
     async def _history_task(self) -> None:
         interval = self.config.storage.history_interval_s
@@ -429,6 +479,8 @@ class Daemon:
                 if self.planning is not None:
                     records = self.planning.take_records()
                     if records:
+                        from zoe_ems.runtime.planning import store_plans
+
                         await self.db.run(partial(store_plans, records=records))
 
     # -- status -----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 import structlog
@@ -66,12 +66,17 @@ class Supervisor:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2.0, self.backoff_max_s)
 
-    async def stop(self) -> None:
-        """Cancel every task and wait for them to end."""
-        for task in self._tasks.values():
+    async def stop(self, names: Iterable[str] | None = None) -> None:
+        """Cancel the named tasks (all when ``names`` is None) and wait for them to end."""
+        chosen = list(self._tasks) if names is None else [n for n in names if n in self._tasks]
+        tasks = [self._tasks.pop(name) for name in chosen]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
-        self._tasks.clear()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def names(self) -> list[str]:
+        """Names of the tasks still supervised."""
+        return list(self._tasks)
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from drivers.points import CATALOGUE, DeviceKind
 from zoe_ems.site.points import DeviceState, PointValue, Quality, Snapshot, Value
 
+SLOW_STALE_FACTOR = 10.0
+"""Slow-class points are polled every 10th poll (see zoe_ems.site.poller.SLOW_EVERY)."""
+
 PointListener = Callable[[str, str, PointValue], None]
 """Called as (device_id, point, value) for every update of a subscribed point."""
 
@@ -25,6 +28,7 @@ class _DeviceEntry:
     role: str | None
     stale_after_s: float
     points: dict[str, PointValue] = field(default_factory=dict)
+    slow_points: frozenset[str] = frozenset()
     online: bool = False
     alarms: dict[str, str] = field(default_factory=dict)
     setpoints: dict[str, float] = field(default_factory=dict)
@@ -48,9 +52,13 @@ class ProcessImage:
     def device_ids(self) -> list[str]:
         return list(self._devices)
 
-    def update(self, device_id: str, values: Mapping[str, Value]) -> None:
-        """Store a successful read. ``None`` values (not implemented) are kept with ERROR quality."""
+    def update(self, device_id: str, values: Mapping[str, Value], slow_points: frozenset[str] = frozenset()) -> None:
+        """Store a successful read. ``None`` values (not implemented) are kept with ERROR quality.
+
+        ``slow_points`` are read only every ``SLOW_STALE_FACTOR`` polls; their staleness window is that much longer.
+        """
         entry = self._devices[device_id]
+        entry.slow_points = slow_points
         now_mono, now_utc = self._mono(), self._utc()
         catalogue = CATALOGUE[entry.kind]
         entry.online = True
@@ -112,7 +120,8 @@ class ProcessImage:
         for entry in self._devices.values():
             points: dict[str, PointValue] = {}
             for name, pv in entry.points.items():
-                if pv.quality is Quality.FRESH and now_mono - pv.ts_mono > entry.stale_after_s:
+                window = entry.stale_after_s * (SLOW_STALE_FACTOR if name in entry.slow_points else 1.0)
+                if pv.quality is Quality.FRESH and now_mono - pv.ts_mono > window:
                     pv = PointValue(
                         value=pv.value, unit=pv.unit, ts_mono=pv.ts_mono, ts_utc=pv.ts_utc, quality=Quality.STALE
                     )

@@ -12,7 +12,7 @@ import contextlib
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import structlog
@@ -78,7 +78,13 @@ def clamp_to_ratings(config: DeviceConfig, setpoints: Mapping[str, float]) -> di
 
 
 class DeviceLink:
-    """Polls one device and writes its setpoints; run() is a supervised task."""
+    """Polls one device and writes its setpoints; run() is a supervised task.
+
+    Polling and writing are two coroutines, so a setpoint never waits for a poll in flight (the bus
+    still serializes frames and puts writes first). Setpoints are only kept alive while the control
+    loop keeps asking for them (``desired_ttl_s``): a device the loop stopped commanding — offline, in
+    alarm, or a stalled loop — is left alone so that its own reversion timer can act.
+    """
 
     def __init__(
         self,
@@ -87,60 +93,94 @@ class DeviceLink:
         image: ProcessImage,
         epoch: Callable[[], int],
         clock: Callable[[], float] = time.monotonic,
+        *,
+        desired_ttl_s: float = 3.0,
+        wait_ready: Callable[[float], Awaitable[bool]] | None = None,
     ) -> None:
         self.config = config
         self.driver = driver
         self.image = image
         self._epoch = epoch
         self._clock = clock
+        self._desired_ttl_s = desired_ttl_s
+        self._wait_ready = wait_ready
         self._desired: dict[str, float] = {}
+        self._desired_mono = -math.inf
         self._written: dict[str, float] = {}
         self._last_write_mono = -math.inf
         self._written_epoch = -1
         self._connected_epoch = -1
+        self._polled_epoch = -1
+        """Connection epoch of the last successful poll: re-assertion waits for it after a reconnect."""
         self._wake = asyncio.Event()
         self.stats = PollStats()
         self._failing = False
         self._ever_ok = False
         self._consecutive_failures = 0
+        self._slow_due = True
+        self._slow_points = _slow_points_of(driver)
 
     def set_setpoints(self, setpoints: Mapping[str, float]) -> None:
-        """Ask for new setpoints; they are written as soon as the bus allows."""
+        """Ask for setpoints (every control cycle); changed values are written as soon as the bus allows."""
         if self.config.read_only:
             return
         allowed = self.driver.writable_points
         guarded = clamp_to_ratings(self.config, {k: v for k, v in setpoints.items() if k in allowed})
+        if not guarded:
+            return
+        self._desired_mono = self._clock()
         if any(self._desired.get(k) != v for k, v in guarded.items()):
             self._desired.update(guarded)
             self._wake.set()
 
     @property
     def desired(self) -> dict[str, float]:
-        return dict(self._desired)
+        """Setpoints the control loop currently asks for (empty once they lapsed)."""
+        return dict(self._desired) if self._desired_alive() else {}
+
+    def _desired_alive(self) -> bool:
+        return bool(self._desired) and self._clock() - self._desired_mono <= self._desired_ttl_s
 
     async def run(self) -> None:
+        if self._wait_ready is not None:
+            # Give the bus its first connection attempt before the first poll (no false alarm at start-up).
+            await self._wait_ready(max(1.0, 2 * self.config.transport.timeout_ms / 1000.0))
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._poll_loop())
+            if not self.config.read_only:
+                group.create_task(self._write_loop())
+
+    async def _poll_loop(self) -> None:
         interval = self.config.poll_interval_s
         next_poll = self._clock()
         count = 0
         while True:
-            self._wake.clear()
             await self._maybe_connect()
-            await self._maybe_write()
             now = self._clock()
-            if now >= next_poll:
-                if now - next_poll > interval:
-                    self.stats.missed_deadlines += 1
-                    next_poll = now
-                classes = {PollClass.FAST, PollClass.NORMAL}
-                if count % SLOW_EVERY == 0:
-                    classes.add(PollClass.SLOW)
-                count += 1
-                await self._poll(frozenset(classes))
-                next_poll += interval
-            timeout = max(0.0, next_poll - self._clock())
-            refresh_due = self._last_write_mono + self.config.setpoint_refresh_s - self._clock()
-            if self._written:
-                timeout = max(0.0, min(timeout, refresh_due))
+            if now - next_poll > interval:
+                self.stats.missed_deadlines += 1
+                next_poll = now
+            classes = {PollClass.FAST, PollClass.NORMAL}
+            slow = self._slow_due
+            if slow:
+                classes.add(PollClass.SLOW)
+            count += 1
+            if count % SLOW_EVERY == 0:
+                self._slow_due = True
+            if await self._poll(frozenset(classes)) and slow:
+                self._slow_due = False
+            next_poll += interval
+            delay = next_poll - self._clock()
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+    async def _write_loop(self) -> None:
+        while True:
+            self._wake.clear()
+            await self._maybe_write()
+            timeout = self.config.setpoint_refresh_s
+            if self._written and self._desired_alive():
+                timeout = max(0.01, self._last_write_mono + self.config.setpoint_refresh_s - self._clock())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
 
@@ -155,25 +195,30 @@ class DeviceLink:
             # The poll that follows reports the episode; only the alarm is set here.
             self.image.mark_failed(self.config.id, f"connect: {exc}")
 
-    async def _poll(self, classes: frozenset[PollClass]) -> None:
+    async def _poll(self, classes: frozenset[PollClass]) -> bool:
         start = self._clock()
         if self.stats.last_poll_mono is not None:
             self.stats.intervals_s.append(start - self.stats.last_poll_mono)
         self.stats.last_poll_mono = start
         self.stats.polls += 1
+        epoch = self._epoch()
         try:
             values = await self.driver.read(classes)
         except DeviceError as exc:
             self.stats.failures += 1
             self._mark_failing(str(exc))
-            return
-        self.image.update(self.config.id, values)
+            return False
+        self.image.update(self.config.id, values, slow_points=self._slow_points)
         self._ever_ok = True
         self._consecutive_failures = 0
         self.image.clear_alarm(self.config.id, "comm")
         if self._failing:
             self._failing = False
             log.info("device recovered", device=self.config.id)
+        if epoch != self._polled_epoch:
+            self._polled_epoch = epoch
+            self._wake.set()  # re-assert setpoints now that the device answers again
+        return True
 
     def _mark_failing(self, reason: str) -> None:
         self.image.mark_failed(self.config.id, reason)
@@ -184,10 +229,12 @@ class DeviceLink:
             self._failing = True
 
     async def _maybe_write(self) -> None:
-        if not self._desired or self.config.read_only:
+        if self.config.read_only or not self._desired_alive():
             return
         now = self._clock()
         epoch = self._epoch()
+        if epoch != self._written_epoch and self._polled_epoch != epoch:
+            return  # reconnected: wait for a successful poll before re-asserting anything
         changed = {k: v for k, v in self._desired.items() if self._written.get(k) != v}
         reassert = epoch != self._written_epoch or now - self._last_write_mono >= self.config.setpoint_refresh_s
         to_write = dict(self._desired) if reassert else changed
@@ -196,10 +243,13 @@ class DeviceLink:
         try:
             await self.driver.write(to_write)
         except DeviceBackingOff:
+            self._last_write_mono = now
+            self._written_epoch = -1  # re-assert everything once the device is back
             return
         except DeviceError as exc:
             self.stats.write_failures += 1
             self._last_write_mono = now
+            self._written_epoch = -1
             self._mark_failing(f"write failed: {exc}")
             return
         self.stats.writes += 1
@@ -207,3 +257,12 @@ class DeviceLink:
         self._written_epoch = epoch
         self._last_write_mono = now
         self.image.record_setpoints(self.config.id, to_write)
+
+
+def _slow_points_of(driver: DeviceDriver) -> frozenset[str]:
+    """Points read only every SLOW_EVERY polls (their staleness window is longer)."""
+    profile = getattr(driver, "profile", None)
+    points = getattr(profile, "points", None)
+    if not isinstance(points, Mapping):
+        return frozenset()
+    return frozenset(name for name, point in points.items() if getattr(point, "poll", None) is PollClass.SLOW)

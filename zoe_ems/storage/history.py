@@ -13,6 +13,7 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from zoe_ems.site.points import Quality, Snapshot
 from zoe_ems.storage.database import Database
@@ -46,6 +47,22 @@ class Sample:
     quality: str
 
 
+def decision_key(record: dict[str, Any]) -> dict[str, Any]:
+    """What makes two decision records different for the history: not timestamps or measured values."""
+    inner = record.get("record") or {}
+    assets = inner.get("assets") or [] if isinstance(inner, dict) else []
+    return {
+        "mode": inner.get("mode") if isinstance(inner, dict) else None,
+        "binding": [
+            (a.get("asset"), a.get("binding"), str(a.get("preferred") or "").split(" ", 1)[0])
+            for a in assets
+            if isinstance(a, dict)
+        ],
+        "controllers": inner.get("controllers") if isinstance(inner, dict) else None,
+        "alarms": sorted(str(a.get("code")) for a in record.get("alarms") or [] if isinstance(a, dict)),
+    }
+
+
 def init_schema(conn: sqlite3.Connection) -> None:
     """Create the history tables if needed."""
     conn.executescript(SCHEMA)
@@ -62,6 +79,8 @@ class HistoryRecorder:
         self._pending_decisions: list[tuple[float, str]] = []
         self._last: dict[tuple[str, str], tuple[float, float | None, str]] = {}
         self._last_prune = 0.0
+        self._last_decision_key = ""
+        self._last_decision_ts = -math.inf
         self.rows_written = 0
 
     async def start(self) -> None:
@@ -91,12 +110,14 @@ class HistoryRecorder:
                 queued += 1
         return queued
 
-    def record_decision(self, ts_utc: float, record: dict[str, object]) -> None:
-        """Queue a control decision record (kept when it differs from the previous one)."""
-        text = json.dumps(record, sort_keys=True, separators=(",", ":"))
-        if self._pending_decisions and self._pending_decisions[-1][1] == text:
+    def record_decision(self, ts_utc: float, record: dict[str, Any]) -> None:
+        """Queue a control decision record when what binds changed (mode, bindings, controllers, alarms),
+        and at least once per ``heartbeat_s`` — not every cycle, whose measurements always differ."""
+        key = json.dumps(decision_key(record), sort_keys=True, separators=(",", ":"))
+        if key == self._last_decision_key and ts_utc - self._last_decision_ts < self._heartbeat_s:
             return
-        self._pending_decisions.append((ts_utc, text))
+        self._last_decision_key, self._last_decision_ts = key, ts_utc
+        self._pending_decisions.append((ts_utc, json.dumps(record, sort_keys=True, separators=(",", ":"))))
 
     async def flush(self) -> int:
         """Write queued rows in one transaction on the storage thread; prune old rows hourly."""
