@@ -140,7 +140,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
     socket_path = socket_for_config(args.config)
     if socket_path is None:
-        return 1
+        print(f"cannot locate the daemon of {args.config}: not running as far as this file tells", file=sys.stderr)
+        return EXIT_NOT_RUNNING
     try:
         reply = asyncio.run(request(socket_path, {"cmd": "status"}))
     except (OSError, TimeoutError, ConnectionError) as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import sqlite3
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -81,12 +82,17 @@ def telemetry_from(
         ev_w=ev,
         soc=sum(known_socs) / len(known_socs) if known_socs else None,
         frequency_hz=f_hz,
-        available_charge_w=sum(high for _, high in hard_limits.values()) if hard_limits else None,
-        available_discharge_w=sum(-low for low, _ in hard_limits.values()) if hard_limits else None,
+        available_charge_w=_finite(sum(high for _, high in hard_limits.values())) if hard_limits else None,
+        available_discharge_w=_finite(sum(-low for low, _ in hard_limits.values())) if hard_limits else None,
         frequency_available=frequency[0] if frequency is not None else None,
         frequency_reason=frequency[1] if frequency is not None and not frequency[0] else None,
         actions=tuple(actions),
     )
+
+
+def _finite(value: float) -> float | None:
+    """None for an unknown (infinite) capability: JSON has no Infinity."""
+    return value if math.isfinite(value) else None
 
 
 class SqliteGridHistory:
