@@ -31,7 +31,7 @@ import numpy as np
 from zoe_ems.optimizer.clearsky import clear_sky_pv_fraction
 from zoe_ems.optimizer.exact_lp import DemandPeriod, solve_exact
 from zoe_ems.optimizer.forecast import LoadForecaster, PvForecaster
-from zoe_ems.optimizer.model import MpcModel
+from zoe_ems.optimizer.model import MpcModel, OsqpSettings
 from zoe_ems.optimizer.problem import BatterySpec, FloatArray, ModelSpec, MpcInputs
 from zoe_ems.optimizer.tariffs import fill_unknown, load_price_csv
 
@@ -79,6 +79,13 @@ def main() -> int:
     parser.add_argument("--degradation", type=float, default=0.02, help="EUR per kWh throughput")
     parser.add_argument("--efficiency", type=float, default=0.95, help="one-way efficiency")
     parser.add_argument("--horizon-h", type=float, default=36.0)
+    parser.add_argument(
+        "--osqp-alpha", type=float, default=OsqpSettings().alpha, help="OSQP relaxation (OSQP's own default: 1.6)"
+    )
+    parser.add_argument(
+        "--perfect-prices", action="store_true", help="the MPC sees all future prices (separates price uncertainty)"
+    )
+    parser.add_argument("--osqp-eps", type=float, default=OsqpSettings().eps_abs, help="OSQP eps_abs = eps_rel")
     args = parser.parse_args()
     days = args.days or (7 if args.quick else 60)
     site = Site(
@@ -96,15 +103,23 @@ def main() -> int:
         args.horizon_h,
     )
     started = time.perf_counter()
-    result = run(site, args.prices, args.start, days)
+    load_start = _loadavg()
+    settings = OsqpSettings(alpha=args.osqp_alpha, eps_abs=args.osqp_eps, eps_rel=args.osqp_eps)
+    result = run(site, args.prices, args.start, days, settings, perfect_prices=args.perfect_prices)
+    result["perfect_prices"] = args.perfect_prices
     result["elapsed_s"] = round(time.perf_counter() - started, 1)
+    result["osqp"] = {"alpha": args.osqp_alpha, "eps": args.osqp_eps}
+    result["loadavg_start"] = load_start
+    result["loadavg_end"] = _loadavg()
     result["quick"] = args.quick
     result["machine"] = {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()}
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 0
 
 
-def run(site: Site, prices_path: Path, start_date: str, days: int) -> dict[str, object]:
+def run(
+    site: Site, prices_path: Path, start_date: str, days: int, settings: OsqpSettings, perfect_prices: bool = False
+) -> dict[str, object]:
     prices = load_price_csv(prices_path)
     spot_all = np.repeat(prices.values, round(prices.step_s / STEP_S))
     t0 = datetime.fromisoformat(start_date).replace(tzinfo=UTC).timestamp()
@@ -115,7 +130,7 @@ def run(site: Site, prices_path: Path, start_date: str, days: int) -> dict[str, 
     total = WARMUP_DAYS * DAY_STEPS + n_sim + horizon
     if begin < DAY_STEPS or first + n_sim + horizon > spot_all.size:
         raise SystemExit(f"--start/--days: outside the price file ({prices_path})")
-    times = prices.start_utc + STEP_S * np.arange(begin, begin + total)
+    times: FloatArray = prices.start_utc + STEP_S * np.arange(begin, begin + total, dtype=np.float64)
     load, pv = synthetic_site(site, times)
     spot = spot_all[begin : begin + total]
     w = WARMUP_DAYS * DAY_STEPS
@@ -136,7 +151,23 @@ def run(site: Site, prices_path: Path, start_date: str, days: int) -> dict[str, 
     months_all = month_index(times)
     months = months_all[sim]
     terminal = site.efficiency * float(np.mean(buy[sim]))
-    ctx = Context(site, battery, times, load, pv, spot, buy, sell, w, n_sim, months, months_all, terminal)
+    ctx = Context(
+        site,
+        battery,
+        times,
+        load,
+        pv,
+        spot,
+        buy,
+        sell,
+        w,
+        n_sim,
+        months,
+        months_all,
+        terminal,
+        settings,
+        perfect_prices,
+    )
     results: dict[str, dict[str, float]] = {}
 
     log(
@@ -174,6 +205,7 @@ def run(site: Site, prices_path: Path, start_date: str, days: int) -> dict[str, 
         "savings_captured_pct": captured,
         "target_mpc_perfect_knowledge_ge_95pct": (captured["mpc_perfect_knowledge"] or 0.0) >= 95.0,
         "mpc_highs_fallback_solves": ctx.fallbacks,
+        "mpc_osqp_failures": ctx.osqp_failures,
         "mpc_solves_per_strategy": n_sim,
         "mpc_solve_ms_p50": {k: round(float(np.median(v)), 2) for k, v in solve_ms.items()},
         "mpc_solve_ms_p99": {k: round(float(np.percentile(v, 99)), 2) for k, v in solve_ms.items()},
@@ -195,7 +227,10 @@ class Context:
     months: np.ndarray
     months_all: np.ndarray
     terminal: float
+    settings: OsqpSettings
+    perfect_prices: bool = False
     fallbacks: dict[str, int] = field(default_factory=dict)
+    osqp_failures: dict[str, int] = field(default_factory=dict)
 
     def evaluate(self, battery_w: FloatArray) -> dict[str, float]:
         """Realized cost of following ``battery_w`` (clipped to what SOC allows) over the simulated steps."""
@@ -263,7 +298,7 @@ class Context:
         spec = ModelSpec(
             n_steps=horizon, step_s=STEP_S, batteries=(self.battery,), power_base_w=self.battery.max_charge_w
         )
-        model = MpcModel(spec)
+        model = MpcModel(spec, self.settings)
         load_fc = LoadForecaster(history_days=WARMUP_DAYS, recency_half_life_days=7.0)
         pv_fc = PvForecaster(
             latitude=LAT, longitude=LON, peak_w=self.site.pv_kwp * 1e3, history_days=3, recency_half_life_days=1.0
@@ -280,7 +315,7 @@ class Context:
             now = float(self.times[i])
             if self.months[k] != month:
                 month, peak = self.months[k], 0.0
-            known_until = published_until(now)
+            known_until = float("inf") if self.perfect_prices else published_until(now)
             window = self.spot[i - DAY_STEPS : i + horizon].copy()
             window[self.times[i - DAY_STEPS : i + horizon] >= known_until] = np.nan
             spot = fill_unknown(window, STEP_S)[DAY_STEPS:]
@@ -317,6 +352,7 @@ class Context:
             if k % (DAY_STEPS * 7) == 0:
                 log(f"  {'forecast' if forecasts else 'perfect'} MPC day {k // DAY_STEPS}: soc {soc:.2f}")
         self.fallbacks[("forecasts" if forecasts else "perfect")] = model.fallbacks
+        self.osqp_failures[("forecasts" if forecasts else "perfect")] = model.osqp_failures
         return power, solve_ms
 
     def months_ahead(self, i: int, horizon: int) -> np.ndarray:
@@ -401,6 +437,14 @@ def month_index(times: FloatArray) -> np.ndarray:
 def _month(t: float) -> int:
     local = datetime.fromtimestamp(t, tz=BRUSSELS)
     return local.year * 12 + local.month
+
+
+def _loadavg() -> list[float] | None:
+    """1, 5 and 15-minute load averages (the machine may be shared), None where /proc is absent."""
+    try:
+        return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:
+        return None
 
 
 def log(message: str) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from zoe_ems.optimizer.exact_lp import solve_exact
-from zoe_ems.optimizer.model import MpcModel
+from zoe_ems.optimizer.model import MpcModel, OsqpSettings
 from zoe_ems.optimizer.problem import BatterySpec, ModelSpec, MpcInputs
 from zoe_ems.optimizer.tariffs import load_price_csv
 
@@ -35,7 +35,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="reduced run (under a minute)")
     parser.add_argument("--prices", type=Path, default=DEFAULT_PRICES, help="day-ahead price CSV")
     parser.add_argument("--resolves", type=int, default=None, help="warm re-solves per case")
+    parser.add_argument(
+        "--osqp-alpha", type=float, default=OsqpSettings().alpha, help="OSQP relaxation (OSQP's own default: 1.6)"
+    )
+    parser.add_argument("--osqp-eps", type=float, default=OsqpSettings().eps_abs, help="OSQP eps_abs = eps_rel")
     args = parser.parse_args()
+    settings = OsqpSettings(alpha=args.osqp_alpha, eps_abs=args.osqp_eps, eps_rel=args.osqp_eps)
 
     prices = load_price_csv(args.prices)
     quarter = np.repeat(prices.values, round(prices.step_s / STEP_S))
@@ -46,8 +51,9 @@ def main() -> int:
     if args.quick:
         cases = [(96, 1), (96, 4), (192, 1), (672, 1), (96, 16)]
     results = []
+    load_start = _loadavg()
     for n, n_bat in cases:
-        result = run_case(quarter, n, n_bat, resolves)
+        result = run_case(quarter, n, n_bat, resolves, settings)
         results.append(result)
         print(
             f"{n:4d} steps x {n_bat:2d} batteries: cold {result['cold_ms']:.1f} ms, warm p50 "
@@ -61,6 +67,9 @@ def main() -> int:
         "quick": args.quick,
         "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()},
         "resolves_per_case": resolves,
+        "osqp": {"alpha": settings.alpha, "eps": settings.eps_abs},
+        "loadavg_start": load_start,
+        "loadavg_end": _loadavg(),
         "cases": results,
         "targets": {
             "96x1_warm_p50_ms_le_5": _lookup(results, 96, 1) <= 5.0,
@@ -74,7 +83,7 @@ def main() -> int:
     return 0
 
 
-def run_case(prices: np.ndarray, n: int, n_bat: int, resolves: int) -> dict[str, float | int]:
+def run_case(prices: np.ndarray, n: int, n_bat: int, resolves: int, settings: OsqpSettings) -> dict[str, float | int]:
     """Cold build + solve, then ``resolves`` receding-horizon warm solves; objective checked against HiGHS."""
     batteries = tuple(
         BatterySpec(name=f"b{i}", capacity_wh=500e3 / n_bat, max_charge_w=250e3 / n_bat, max_discharge_w=250e3 / n_bat)
@@ -106,7 +115,7 @@ def run_case(prices: np.ndarray, n: int, n_bat: int, resolves: int) -> dict[str,
         )
 
     started = time.perf_counter()
-    model = MpcModel(spec)
+    model = MpcModel(spec, settings)
     first = model.solve(inputs_at(0))
     cold_ms = (time.perf_counter() - started) * 1000.0
     soc = first.soc[:, 0]
@@ -132,6 +141,14 @@ def run_case(prices: np.ndarray, n: int, n_bat: int, resolves: int) -> dict[str,
         "max_gap_pct": round(max(gaps) if gaps else 0.0, 4),
         "highs_fallback_solves": model.fallbacks,
     }
+
+
+def _loadavg() -> list[float] | None:
+    """1, 5 and 15-minute load averages (the machine may be shared), None where /proc is absent."""
+    try:
+        return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:
+        return None
 
 
 def _lookup(results: list[dict[str, float | int]], n: int, n_bat: int) -> float:

@@ -13,7 +13,7 @@ def battery(name: str = "b0", capacity_kwh: float = 100.0, power_kw: float = 50.
         capacity_wh=capacity_kwh * 1000.0,
         max_charge_w=power_kw * 1000.0,
         max_discharge_w=power_kw * 1000.0,
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -16,7 +18,7 @@ START = 1_717_200_000.0 - (1_717_200_000.0 % DAY)  # 2024-06-01 00:00 UTC
 class MemoryHistory:
     """HistorySource over functions of time."""
 
-    def __init__(self, **signals: object) -> None:
+    def __init__(self, **signals: Callable[[FloatArray], FloatArray]) -> None:
         self.signals = signals
 
     def series(self, name: str, start_utc: float, end_utc: float, step_s: float) -> FloatArray:
@@ -24,7 +26,7 @@ class MemoryHistory:
         func = self.signals.get(name)
         if func is None:
             return np.full(times.size, np.nan)
-        values: FloatArray = np.asarray(func(times), dtype=float)  # type: ignore[operator]
+        values: FloatArray = np.asarray(func(times), dtype=np.float64)
         return values
 
 
@@ -32,13 +34,14 @@ def weekly_load(times: FloatArray) -> FloatArray:
     hour = (times % DAY) / 3600.0
     weekday = ((times // DAY) + 3) % 7  # 1970-01-01 was a Thursday
     base = np.where(weekday < 5, 100e3, 40e3)
-    return base + 50e3 * ((hour >= 8) & (hour < 18))
+    result: FloatArray = np.asarray(base + 50e3 * ((hour >= 8) & (hour < 18)), dtype=np.float64)
+    return result
 
 
 def test_weekly_profile_reproduces_a_repeating_week() -> None:
     history = MemoryHistory(load_w=weekly_load)
     forecast = LoadForecaster(history_days=21).forecast(history, START, 900.0, 4 * 48)
-    truth = weekly_load(START + 900.0 * np.arange(4 * 48))
+    truth = weekly_load(START + 900.0 * np.arange(4 * 48, dtype=np.float64))
     assert forecast == pytest.approx(truth)
 
 

@@ -41,7 +41,7 @@ def test_fixed_price_adds_fees_taxes_and_vat_and_sells_at_spot_minus_fee() -> No
 def test_sell_policies(policy: str, expected: float) -> None:
     config = TariffConfig(
         energy=FixedEnergyPrice(type="fixed", price_eur_per_kwh=0.10),
-        sell=SellPriceConfig(type=policy, price_eur_per_kwh=0.07),  # type: ignore[arg-type]
+        sell=SellPriceConfig(type=policy, price_eur_per_kwh=0.07),
     )
     assert Tariff(config).prices(0.0, 900.0, 2)[1] == pytest.approx(np.full(2, expected))
 

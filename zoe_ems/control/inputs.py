@@ -48,6 +48,11 @@ class SchedulePlan:
     """Planned SOC at the end of each interval (fraction), when known."""
     grid_p_w: tuple[float, ...] = ()
     """Planned grid power per interval, when known."""
+    soc_from_utc: float | None = None
+    """When the SOC trajectory starts: the time the plan's initial SOC was measured, inside the first interval
+    (the first interval's power then holds from this time to its end). None = ``start_utc``."""
+    soc_initial: float | None = None
+    """Fleet SOC at ``soc_from_utc``, when known."""
 
     @property
     def end_utc(self) -> float:

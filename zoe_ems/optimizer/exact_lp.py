@@ -41,11 +41,11 @@ def solve_exact(
     if periods is None:
         periods = [
             DemandPeriod(
-                mask=prepared.peak_relax == 0.0,
+                mask=prepared.demand_mask == 1.0,
                 charge_eur_per_kw=prepared.demand_charge,
                 floor_w=prepared.peak_floor * base,
             ),
-            DemandPeriod(mask=prepared.peak_relax_next == 0.0, charge_eur_per_kw=prepared.demand_charge_next),
+            DemandPeriod(mask=prepared.next_mask == 1.0, charge_eur_per_kw=prepared.demand_charge_next),
         ]
     started = time.perf_counter()
     x, objective = _solve(spec, prepared, periods)
@@ -187,7 +187,7 @@ def _solve(spec: ModelSpec, pr: Prepared, periods: list[DemandPeriod]) -> tuple[
         rows = urow + np.arange(mask_steps.size)
         add_ub(rows, mask_steps + lay.grid_import.start, np.array(1.0))
         add_ub(rows, np.full(mask_steps.size, lay.peak(j)), np.array(-1.0))
-        ub_rhs.append(np.zeros(mask_steps.size))
+        ub_rhs.append(-pr.peak_offset[mask_steps])
         urow += mask_steps.size
     for k in range(spec.n_ev):
         evs = lay.ev(k)

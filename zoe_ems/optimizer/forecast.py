@@ -117,46 +117,109 @@ class PvForecaster:
         return ratio
 
 
+@dataclass(frozen=True, kw_only=True)
+class ForecastScore:
+    """Forecast quality of one series: errors of every issued forecast over its elapsed, measured steps."""
+
+    mae_w: float
+    """Mean absolute error (W) over all (forecast, step) pairs."""
+    samples: int
+    """Number of (forecast, step) pairs scored."""
+    forecasts: int
+    """Number of issued forecasts that had at least one scorable step."""
+    mean_actual_w: float
+    """Mean measured value over the same pairs (puts the MAE in proportion)."""
+
+
 class ForecastTracker:
     """Mean absolute error of issued forecasts against what was later measured, per series.
 
-    ``record`` stores a forecast when issued; ``score`` compares stored forecasts with history once the
-    forecast window has passed. Keeps a bounded number of forecasts.
+    ``record`` stores a forecast when issued; ``evaluate`` (or ``score``) compares stored forecasts with
+    history once their steps have passed. Keeps a bounded number of forecasts per series; reads history once
+    per series and evaluation when the forecasts share a step grid (blocking: call from a worker thread).
     """
 
     def __init__(self, keep: int = 200) -> None:
         self._issued: dict[str, deque[TimeSeries]] = {}
         self._keep = keep
         self.mae_w: dict[str, float] = {}
+        self.scores: dict[str, ForecastScore] = {}
 
     def record(self, name: str, forecast: TimeSeries) -> None:
         """Remember a forecast issued now."""
         self._issued.setdefault(name, deque(maxlen=self._keep)).append(forecast)
+
+    def issued(self, name: str) -> int:
+        """How many forecasts of ``name`` are remembered."""
+        return len(self._issued.get(name, ()))
 
     def score(self, name: str, history: HistorySource, now_utc: float, lead_s: float | None = None) -> float | None:
         """MAE (W) of recorded forecasts of ``name`` over their elapsed steps; None when nothing is scorable.
 
         ``lead_s`` limits scoring to the first ``lead_s`` seconds of each forecast (e.g. day-ahead quality).
         """
-        errors: list[FloatArray] = []
+        result = self.evaluate(name, history, now_utc, lead_s)
+        return None if result is None else result.mae_w
+
+    def evaluate(
+        self, name: str, history: HistorySource, now_utc: float, lead_s: float | None = None
+    ) -> ForecastScore | None:
+        """Like ``score`` with sample counts; only whole steps that ended by ``now_utc`` are scored."""
+        windows: list[tuple[TimeSeries, int]] = []
         for forecast in self._issued.get(name, ()):
             horizon_end = forecast.end_utc if lead_s is None else min(forecast.end_utc, forecast.start_utc + lead_s)
             end = min(horizon_end, now_utc)
             count = math.floor((end - forecast.start_utc) / forecast.step_s + 1e-9)
-            if count <= 0:
-                continue
-            actual = np.asarray(
-                history.series(name, forecast.start_utc, forecast.start_utc + count * forecast.step_s, forecast.step_s),
-                dtype=float,
-            )[:count]
-            diff = np.abs(forecast.values[:count] - actual)
-            errors.append(diff[~np.isnan(diff)])
-        merged = np.concatenate(errors) if errors else np.zeros(0)
-        if merged.size == 0:
+            if count > 0:
+                windows.append((forecast, count))
+        if not windows:
             return None
-        mae = float(np.mean(merged))
-        self.mae_w[name] = mae
-        return mae
+        errors: list[FloatArray] = []
+        actuals: list[FloatArray] = []
+        for predicted, actual in _measured(name, history, windows):
+            diff = np.abs(predicted - actual)
+            ok = ~np.isnan(diff)
+            if ok.any():
+                errors.append(diff[ok])
+                actuals.append(actual[ok])
+        if not errors:
+            return None
+        merged = np.concatenate(errors)
+        result = ForecastScore(
+            mae_w=float(np.mean(merged)),
+            samples=int(merged.size),
+            forecasts=len(errors),
+            mean_actual_w=float(np.mean(np.concatenate(actuals))),
+        )
+        self.mae_w[name] = result.mae_w
+        self.scores[name] = result
+        return result
+
+
+def _measured(
+    name: str, history: HistorySource, windows: list[tuple[TimeSeries, int]]
+) -> list[tuple[FloatArray, FloatArray]]:
+    """(forecast values, measured values) per window; one history read for windows on a common step grid."""
+    step = windows[0][0].step_s
+    first = min(f.start_utc for f, _ in windows)
+    aligned = all(
+        f.step_s == step and abs((f.start_utc - first) / step - round((f.start_utc - first) / step)) < 1e-6
+        for f, _ in windows
+    )
+    pairs: list[tuple[FloatArray, FloatArray]] = []
+    if aligned:
+        last = max(f.start_utc + count * step for f, count in windows)
+        steps = round((last - first) / step)
+        measured = np.asarray(history.series(name, first, first + steps * step, step), dtype=float)
+        for forecast, count in windows:
+            offset = round((forecast.start_utc - first) / step)
+            pairs.append((forecast.values[:count], measured[offset : offset + count]))
+        return pairs
+    for forecast, count in windows:
+        end = forecast.start_utc + count * forecast.step_s
+        measured = np.asarray(history.series(name, forecast.start_utc, end, forecast.step_s), dtype=float)[:count]
+        pairs.append((forecast.values[:count], measured))
+    return pairs
 
 
 def _profile(

@@ -87,12 +87,9 @@ class PlannerService:
         record = self.latest
         if record is None or not record.plan.soc:
             return
-        now = self._clock()
-        index = int((now - record.plan.start_utc) // record.plan.step_s)
-        if 0 <= index < len(record.plan.soc):
-            start_soc = record.plan.soc[index - 1] if index > 0 else _fleet_soc(record.inputs.soc, record.capacity_wh)
-            if abs(fleet_soc - start_soc) > self._soc_deviation:
-                self.request_replan("soc_deviation")
+        planned = planned_soc_at(record.plan, self._clock())
+        if planned is not None and abs(fleet_soc - planned) > self._soc_deviation:
+            self.request_replan("soc_deviation")
 
     async def replan_now(self, reason: str = "manual") -> PlanRecord | None:
         """Solve once now and publish; returns the new record, or None on failure (alarm raised)."""
@@ -162,6 +159,9 @@ class PlannerService:
         now = self._clock()
         start = float(np.floor(now / spec.step_s) * spec.step_s)
         inputs = self._source.build(spec, start)
+        if inputs.now_utc is None:
+            # The SOC was measured now, not at the step start: the first step covers [now, its end).
+            inputs.now_utc = min(max(now, start), start + spec.step_s * (1.0 - 1e-9))
         solution = model.solve(inputs)
         capacity = tuple(b.capacity_wh for b in spec.batteries)
         plan = solution_to_plan(solution, capacity)
@@ -198,6 +198,11 @@ class PlannerService:
 def solution_to_plan(solution: MpcSolution, capacity_wh: tuple[float, ...]) -> SchedulePlan:
     """The fleet plan (battery power, fleet SOC, grid power) of a solution."""
     soc = _fleet_soc_matrix(solution.soc, capacity_wh)
+    initial = (
+        _fleet_soc(solution.initial_soc, capacity_wh)
+        if solution.initial_soc is not None and solution.initial_soc.size
+        else None
+    )
     return SchedulePlan(
         start_utc=solution.start_utc,
         step_s=solution.step_s,
@@ -205,7 +210,30 @@ def solution_to_plan(solution: MpcSolution, capacity_wh: tuple[float, ...]) -> S
         source="optimizer",
         soc=tuple(float(v) for v in soc),
         grid_p_w=tuple(float(v) for v in solution.grid_p_w),
+        soc_from_utc=solution.state_utc,
+        soc_initial=initial,
     )
+
+
+def planned_soc_at(plan: SchedulePlan, now_utc: float) -> float | None:
+    """The plan's fleet SOC at ``now_utc``, interpolated inside the interval; None outside the SOC trajectory."""
+    if not plan.soc:
+        return None
+    index = int((now_utc - plan.start_utc) // plan.step_s)
+    if not 0 <= index < len(plan.soc):
+        return None
+    begin = plan.start_utc + index * plan.step_s
+    end = begin + plan.step_s
+    if plan.soc_from_utc is not None and begin <= plan.soc_from_utc < end and plan.soc_initial is not None:
+        begin, start_soc = plan.soc_from_utc, plan.soc_initial
+    elif index > 0:
+        start_soc = plan.soc[index - 1]
+    elif plan.soc_initial is not None:
+        start_soc = plan.soc_initial
+    else:
+        return plan.soc[0]
+    fraction = min(max((now_utc - begin) / (end - begin), 0.0), 1.0)
+    return start_soc + (plan.soc[index] - start_soc) * fraction
 
 
 def _fleet_soc(soc: np.ndarray, capacity_wh: tuple[float, ...]) -> float:

@@ -48,21 +48,26 @@ def build_solution(
     grid = grid + extra
     cost, peak = plan_cost(prepared, net, grid, energy, ev)
     soc = energy / prepared.capacity[:, None] if n_bat else np.zeros((0, spec.n_steps))
+    # Step 0 holds the remaining part's energy per full step: its physical power is value / fraction.
+    head = np.ones(spec.n_steps)
+    head[0] = 1.0 / prepared.first_fraction
     return MpcSolution(
         status=status,
         start_utc=start_utc,
         step_s=spec.step_s,
-        battery_p_w=net * base,
+        battery_p_w=net * head * base,
         soc=soc,
-        grid_p_w=grid * base,
-        curtail_w=curtail * base,
-        ev_p_w=ev * base,
+        grid_p_w=grid * head * base,
+        curtail_w=curtail * head * base,
+        ev_p_w=ev * head * base if ev.size else ev * base,
         peak_w=peak * base,
         cost=cost,
         objective=objective_eur,
         solve_time_s=solve_time_s,
         iterations=iterations,
         raw_simultaneous_w=simultaneous,
+        state_utc=prepared.state_utc,
+        initial_soc=prepared.energy0 / prepared.capacity if n_bat else np.zeros(0),
     )
 
 
@@ -83,10 +88,11 @@ def plan_cost(
     imported = np.maximum(grid, 0.0)
     exported = np.maximum(-grid, 0.0)
     energy_eur = float(np.sum(prepared.buy * imported - prepared.sell * exported)) * dt * kw
-    in_period = prepared.peak_relax == 0.0
-    in_next = prepared.peak_relax_next == 0.0
-    peak = max(prepared.peak_floor, float(np.max(imported[in_period], initial=0.0)))
-    peak_next = float(np.max(imported[in_next], initial=0.0))
+    in_period = prepared.demand_mask == 1.0
+    in_next = prepared.next_mask == 1.0
+    step_import = imported + prepared.peak_offset
+    peak = max(prepared.peak_floor, float(np.max(step_import[in_period], initial=0.0)))
+    peak_next = float(np.max(step_import[in_next], initial=0.0))
     demand_eur = (prepared.demand_charge * (peak - prepared.peak_floor) + prepared.demand_charge_next * peak_next) * kw
     degradation_eur = float(np.sum(prepared.degradation[:, None] * np.abs(net))) * dt * kw if net.size else 0.0
     terminal_eur = float(np.sum(prepared.terminal_value * energy[:, -1])) * kw if energy.size else 0.0

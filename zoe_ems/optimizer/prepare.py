@@ -18,6 +18,9 @@ MIN_THROUGHPUT_EUR_PER_KWH = 1e-4
 """Tiny floor so that a loop is never cost-neutral (degenerate) at zero prices and zero wear cost."""
 BIG_M = 1e3
 """Per-unit cap on limits before the tighter physical bounds are applied."""
+MIN_FIRST_STEP_FRACTION = 0.05
+"""A first step with less than this fraction left is planned as if this fraction were left (keeps the
+first step's physical power = scaled value / fraction away from solver noise)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +57,16 @@ class Prepared:
     ev_penalty: FloatArray
     overrun_penalty: float
     load: FloatArray
+    demand_mask: FloatArray
+    """1 where a step counts for the current billing period's peak."""
+    next_mask: FloatArray
+    """1 where a step counts for the next billing period's peak."""
+    peak_offset: FloatArray
+    """Import already measured in each step (only the elapsed part of the first step), counted in its peak."""
+    first_fraction: float
+    """Part of the first step still ahead (1 = whole step). Step-0 powers are energies of the remaining part
+    per full step: physical power = value / first_fraction."""
+    state_utc: float
 
 
 def power_base_w(spec: ModelSpec) -> float:
@@ -72,17 +85,28 @@ def prepare(spec: ModelSpec, inputs: MpcInputs) -> Prepared:
     base = power_base_w(spec)
     dt_h = spec.step_h
 
+    first, state_utc = _first_fraction(inputs, spec.step_s)
+    # Step 0 covers only [now, start + step): its powers become energies of that part per full step.
+    head = np.ones(n)
+    head[0] = first
     load = _vector(inputs.load_w, n, "load_w") / base
     pv_passive = _vector(inputs.pv_w, n, "pv_w")
     if np.any(pv_passive > 1.0):
         raise InputError("pv_w: PV forecast must use the passive sign (production negative), got positive values")
     pv = np.maximum(-pv_passive, 0.0) / base
+    elapsed_import = (
+        max(float(load[0] - pv[0]), 0.0)
+        if inputs.elapsed_import_w is None
+        else max(_finite(inputs.elapsed_import_w, "elapsed_import_w"), 0.0) / base
+    )
+    load = load * head
+    pv = pv * head
     buy = _vector(inputs.buy_eur_per_kwh, n, "buy_eur_per_kwh")
     sell = np.minimum(_vector(inputs.sell_eur_per_kwh, n, "sell_eur_per_kwh"), buy)
     import_limit = np.minimum(_vector(inputs.import_limit_w, n, "import_limit_w", allow_inf=True), 1e12) / base
     export_limit = np.minimum(_vector(inputs.export_limit_w, n, "export_limit_w", allow_inf=True), 1e12) / base
-    import_limit = np.minimum(np.maximum(import_limit, 0.0), BIG_M)
-    export_limit = np.minimum(np.maximum(export_limit, 0.0), BIG_M)
+    import_limit = np.minimum(np.maximum(import_limit, 0.0), BIG_M) * head
+    export_limit = np.minimum(np.maximum(export_limit, 0.0), BIG_M) * head
 
     soc = np.asarray(inputs.soc, dtype=float).reshape(-1)
     if soc.shape != (n_bat,) or not np.all(np.isfinite(soc)):
@@ -107,8 +131,8 @@ def prepare(spec: ModelSpec, inputs: MpcInputs) -> Prepared:
         "discharge_max_w",
         default=np.array([b.max_discharge_w for b in spec.batteries]),
     )
-    charge_max = np.clip(charge_max, 0.0, None) / base
-    discharge_max = np.clip(discharge_max, 0.0, None) / base
+    charge_max = np.clip(charge_max, 0.0, None) / base * head
+    discharge_max = np.clip(discharge_max, 0.0, None) / base * head
 
     energy0 = np.clip(soc, 0.0, 1.0) * capacity
     energy_lo = floor * capacity[:, None]
@@ -142,12 +166,15 @@ def prepare(spec: ModelSpec, inputs: MpcInputs) -> Prepared:
         raise InputError("peak_so_far_w: must be a finite value >= 0")
 
     ev_max, ev_required, ev_cap, ev_penalty = _evs(spec, inputs, base)
+    ev_max = ev_max * head
     # Tight big-M values keep OSQP well conditioned: grid import can never exceed load + full charging
     # + EV power, and export never PV + full discharging, so larger limits are replaced by these bounds.
     max_import = load + charge_max.sum(axis=0) + ev_max.sum(axis=0) + 1e-3
     max_export = pv + discharge_max.sum(axis=0) + 1e-3
     import_limit = np.minimum(import_limit, max_import)
     export_limit = np.minimum(export_limit, max_export)
+    peak_offset = np.zeros(n)
+    peak_offset[0] = (1.0 - first) * elapsed_import
     return Prepared(
         power_base_w=base,
         dt_h=dt_h,
@@ -171,14 +198,19 @@ def prepare(spec: ModelSpec, inputs: MpcInputs) -> Prepared:
         peak_floor=inputs.peak_so_far_w / base,
         demand_charge=inputs.demand_charge_eur_per_kw,
         demand_charge_next=inputs.next_period_demand_charge_eur_per_kw,
-        peak_relax=(1.0 - mask) * max_import,
-        peak_relax_next=(1.0 - next_mask) * max_import,
+        peak_relax=(1.0 - mask) * max_import - mask * peak_offset,
+        peak_relax_next=(1.0 - next_mask) * max_import - next_mask * peak_offset,
         ev_max=ev_max,
         ev_required=ev_required,
         ev_cap=ev_cap,
         ev_penalty=ev_penalty,
         overrun_penalty=float(inputs.import_overrun_eur_per_kwh),
         load=load,
+        demand_mask=mask,
+        next_mask=next_mask,
+        peak_offset=peak_offset,
+        first_fraction=first,
+        state_utc=state_utc,
     )
 
 
@@ -222,6 +254,25 @@ def _evs(spec: ModelSpec, inputs: MpcInputs, base: float) -> tuple[FloatArray, F
         ev_cap[index] = max(cap, ev.energy_wh) / base
         ev_penalty[index] = ev.shortfall_eur_per_kwh
     return ev_max, ev_required, ev_cap, ev_penalty
+
+
+def _first_fraction(inputs: MpcInputs, step_s: float) -> tuple[float, float]:
+    if inputs.now_utc is None:
+        return 1.0, inputs.start_utc
+    now = _finite(inputs.now_utc, "now_utc")
+    if not inputs.start_utc <= now < inputs.start_utc + step_s:
+        raise InputError(
+            f"now_utc: {now} must lie inside the first step [{inputs.start_utc}, {inputs.start_utc + step_s})"
+        )
+    left = (inputs.start_utc + step_s - now) / step_s
+    return max(left, MIN_FIRST_STEP_FRACTION), now
+
+
+def _finite(value: float, name: str) -> float:
+    result = float(value)
+    if not np.isfinite(result):
+        raise InputError(f"{name}: must be finite, got {value}")
+    return result
 
 
 def _vector(values: object, n: int, name: str, allow_inf: bool = False) -> FloatArray:

@@ -122,6 +122,12 @@ class MpcInputs:
     """Value of a stored kWh at the horizon end, per battery; None = eta_d x mean buy price."""
     import_overrun_eur_per_kwh: float = 5.0
     """Penalty for import above the limit (only when no plan can respect it)."""
+    now_utc: float | None = None
+    """When ``soc`` was measured, inside the first step: the first step then only covers [now_utc, start + step)
+    and the plan's SOC trajectory starts at now_utc. None = start_utc (a whole first step)."""
+    elapsed_import_w: float | None = None
+    """Average grid import measured over [start_utc, now_utc): it counts toward the first step's peak.
+    None = assume the forecast net load (battery idle) for that part."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,6 +171,10 @@ class MpcSolution:
     iterations: int
     raw_simultaneous_w: float = 0.0
     """Largest min(charge, discharge) the solver returned before netting (diagnostic)."""
+    state_utc: float | None = None
+    """Time the initial state (``initial_soc``) refers to; the first step's powers hold from then to its end."""
+    initial_soc: FloatArray | None = None
+    """Per battery: SOC at ``state_utc`` (the start of the SOC trajectory)."""
     extras: dict[str, float] = field(default_factory=dict)
 
     @property

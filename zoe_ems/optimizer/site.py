@@ -37,6 +37,13 @@ class SiteState:
     """Supplied load forecast (W); overrides the learned one where it has values."""
     pv_forecast_w: TimeSeries | None = None
     """Supplied PV forecast (W, passive sign); overrides the learned one where it has values."""
+    measured_utc: float | None = None
+    """When ``soc`` was read; inside the plan's first step it becomes the start of the SOC trajectory."""
+    elapsed_import_w: float | None = None
+    """Average grid import measured from the first step's start until ``measured_utc`` (None: unknown)."""
+    frequency_reserve_w: tuple[float, float] | None = None
+    """(charge, discharge) power of the frequency services armed now; None = the services enabled in the
+    site file (``control.ffr/fcr/dc``). Set when a `frequency_service` command arms or disarms one."""
 
 
 def batteries_from_config(config: SiteConfig) -> tuple[BatterySpec, ...]:
@@ -165,8 +172,11 @@ class SiteInputsBuilder:
         buy, sell = self.tariff.prices(start_utc, step, n)
         imports, exports = grid_limits(self.config, state.envelopes, start_utc, step, n)
         current, following = billing_masks(self.config, start_utc, step, n)
-        floor, charge_max, discharge_max = self._reserves(spec)
+        floor, ceiling, charge_max, discharge_max = self._reserves(spec, state)
         demand = self.config.optimizer.tariff.demand_charge_eur_per_kw
+        measured = state.measured_utc
+        if measured is not None and not start_utc <= measured < start_utc + step:
+            measured = None
         terminal = self.config.optimizer.battery.terminal_value_eur_per_kwh
         return MpcInputs(
             start_utc=start_utc,
@@ -178,6 +188,7 @@ class SiteInputsBuilder:
             import_limit_w=imports,
             export_limit_w=exports,
             soc_floor=floor,
+            soc_ceiling=ceiling,
             charge_max_w=charge_max,
             discharge_max_w=discharge_max,
             demand_charge_eur_per_kw=demand,
@@ -187,30 +198,46 @@ class SiteInputsBuilder:
             next_period_mask=following,
             evs=tuple(state.evs),
             terminal_value_eur_per_kwh=None if terminal is None else np.full(len(spec.batteries), terminal),
+            now_utc=measured,
+            elapsed_import_w=state.elapsed_import_w if measured is not None else None,
         )
 
-    def _reserves(self, spec: ModelSpec) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def _reserves(self, spec: ModelSpec, state: SiteState) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """(SOC floor, SOC ceiling, charge max, discharge max), battery x step.
+
+        Power: the static reserve plus the armed frequency services' power is kept out of the plan's reach,
+        shared between batteries by rating. Energy: ``ffr_reserve_minutes`` of that power is kept above the
+        floor (discharge services, backup reserve included) and below the ceiling (charge services).
+        """
         control = self.config.control
         n = spec.n_steps
         batteries = spec.batteries
         capacity = np.array([b.capacity_wh for b in batteries])
         rating_d = np.array([b.max_discharge_w for b in batteries])
         rating_c = np.array([b.max_charge_w for b in batteries])
-        service_charge_w, service_discharge_w = reserved_w(control.ffr, control.fcr, control.dc)
+        if state.frequency_reserve_w is not None:
+            service_charge_w, service_discharge_w = state.frequency_reserve_w
+        else:
+            service_charge_w, service_discharge_w = reserved_w(control.ffr, control.fcr, control.dc)
         up_w = control.reserve.up_kw * 1000.0 + service_discharge_w
         down_w = control.reserve.down_kw * 1000.0 + service_charge_w
         floor = np.array([b.soc_min for b in batteries], dtype=float)
+        ceiling = np.array([b.soc_max for b in batteries], dtype=float)
         if control.backup_reserve.enabled:
             floor = np.maximum(floor, control.backup_reserve.reserve_soc)
-        if capacity.sum() > 0 and up_w > 0:
-            reserve_wh = up_w * self.config.optimizer.battery.ffr_reserve_minutes / 60.0
-            floor = floor + reserve_wh / capacity.sum()
+        minutes = self.config.optimizer.battery.ffr_reserve_minutes
+        if capacity.sum() > 0:
+            floor = floor + up_w * minutes / 60.0 / capacity.sum()
+            ceiling = ceiling - down_w * minutes / 60.0 / capacity.sum()
         share_d = rating_d / rating_d.sum() if rating_d.sum() > 0 else np.zeros(len(batteries))
         share_c = rating_c / rating_c.sum() if rating_c.sum() > 0 else np.zeros(len(batteries))
         discharge_max = np.maximum(rating_d - up_w * share_d, 0.0)
         charge_max = np.maximum(rating_c - down_w * share_c, 0.0)
+        floor = np.minimum(floor, 1.0)
+        ceiling = np.maximum(ceiling, floor)
         return (
-            np.repeat(np.minimum(floor, 1.0)[:, None], n, axis=1),
+            np.repeat(floor[:, None], n, axis=1),
+            np.repeat(ceiling[:, None], n, axis=1),
             np.repeat(charge_max[:, None], n, axis=1),
             np.repeat(discharge_max[:, None], n, axis=1),
         )

@@ -40,10 +40,18 @@ def plan_to_dict(inputs: MpcInputs, solution: MpcSolution, capacity_wh: tuple[fl
             }
         )
     cost = solution.cost
+    initial = solution.initial_soc
+    if initial is not None and capacity.size == initial.size and capacity.sum() > 0:
+        initial_fleet: float | None = float(np.dot(capacity, initial) / capacity.sum())
+    else:
+        initial_fleet = float(initial.mean()) if initial is not None and initial.size else None
+    state_utc = solution.state_utc if solution.state_utc is not None else solution.start_utc
     return {
         "v": 1,
         "start": iso_utc(solution.start_utc),
         "step_s": solution.step_s,
+        "soc_from": iso_utc(state_utc),
+        "soc_initial": None if initial_fleet is None else round(initial_fleet, 4),
         "status": solution.status,
         "solve_time_ms": round(solution.solve_time_s * 1000.0, 3),
         "peak_kw": round(solution.peak_w / 1000.0, 3),
@@ -77,6 +85,13 @@ def render_plan_text(summary: dict[str, Any], max_rows: int = 200) -> str:
             f"{row['load_kw']:>8.1f} {row['pv_kw']:>8.1f} {row['battery_kw']:>8.1f} {row['grid_kw']:>8.1f} "
             f"{row['soc'] * 100:>5.1f}%"
         )
+    quality = summary.get("forecast_quality") or {}
+    if quality:
+        parts = [
+            f"{name.removesuffix('_w')} MAE {score['mae_w'] / 1000.0:.1f} kW over {score['samples']} steps"
+            for name, score in quality.items()
+        ]
+        lines.insert(2, "forecast quality: " + ", ".join(parts))
     hidden = len(summary["intervals"]) - max_rows
     if hidden > 0:
         lines.append(f"... {hidden} more intervals")

@@ -308,6 +308,8 @@ class Daemon:
             self.mixer.set_grid_headroom(*headroom)
 
     def _set_reserve(self, charge_w: float, discharge_w: float) -> None:
+        if self.planning is not None:
+            self.planning.set_frequency_reserve(charge_w, discharge_w)
         params = getattr(self.engine, "params", None)
         if params is None:
             return
@@ -518,18 +520,7 @@ class Daemon:
         }
 
     def _optimizer_status(self) -> dict[str, Any] | None:
-        if self.planning is None:
-            return None
-        planner = self.planning.planner
-        latest = planner.latest
-        return {
-            "has_plan": latest is not None,
-            "plan_start": latest.plan.start_utc if latest is not None else None,
-            "status": latest.solution.status if latest is not None else None,
-            "failures": planner.failures,
-            "alarm": planner.alarm_active,
-            "last_error": planner.last_error or None,
-        }
+        return self.planning.status() if self.planning is not None else None
 
     def _frequency_status(self) -> dict[str, Any] | None:
         if not self.responder.armed:

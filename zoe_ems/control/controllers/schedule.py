@@ -1,6 +1,7 @@
 """Schedule follower: the battery power of the plan's current interval, corrected towards the planned SOC.
 
-The SOC target is interpolated inside the interval; a deviation is corrected over ``soc_correction_horizon_s``.
+The SOC target is interpolated inside the interval (in the plan's first interval from the time its initial SOC
+was measured, ``soc_from_utc``); a deviation is corrected over ``soc_correction_horizon_s``.
 Without a valid plan it proposes nothing (lower priorities, normally self-consumption, take over).
 Never writes devices.
 """
@@ -52,10 +53,21 @@ class ScheduleFollower(Controller):
         if index >= len(plan.soc):
             return None
         end_soc = plan.soc[index]
-        if index > 0:
+        interval_start = plan.start_utc + index * plan.step_s
+        interval_end = interval_start + plan.step_s
+        origin = plan.soc_from_utc
+        if origin is not None and interval_start <= origin < interval_end:
+            # The trajectory starts where the plan's SOC was measured, not at the interval start.
+            interval_start = origin
+            start_soc = (
+                plan.soc_initial
+                if plan.soc_initial is not None
+                else end_soc - plan.battery_p_w[index] * (interval_end - origin) / 3600.0 / capacity
+            )
+        elif index > 0:
             start_soc = plan.soc[index - 1]
         else:
             start_soc = end_soc - plan.battery_p_w[0] * plan.step_s / 3600.0 / capacity
-        fraction = (ctx.now_utc - plan.start_utc - index * plan.step_s) / plan.step_s
+        fraction = min(max((ctx.now_utc - interval_start) / (interval_end - interval_start), 0.0), 1.0)
         target = start_soc + (end_soc - start_soc) * fraction
         return (target - soc) * capacity * 3600.0 / self._cfg.soc_correction_horizon_s
