@@ -56,7 +56,14 @@ async def test_sg_ready_never_switches_faster_than_its_minimum_interval_under_a_
         control=CONTROL,
         prepare=flickering_sun,
     )
-    await wait_until(lambda: len(sg_state_changes(hil.site, "heat_pump")) >= 4, 30.0, "4 SG-Ready state changes")
+    try:
+        await wait_until(lambda: len(sg_state_changes(hil.site, "heat_pump")) >= 4, 30.0, "4 SG-Ready state changes")
+    except AssertionError:
+        last = [decision.to_dict() for _t, decision in hil.engine.decisions[-3:]]
+        raise AssertionError(
+            f"SG-Ready changes {sg_state_changes(hil.site, 'heat_pump')}; decided {decided_changes(hil)};"
+            f" last meter samples {hil.meter[-5:]}; last decisions {last}"
+        ) from None
 
     decided = decided_changes(hil)
     decided_gaps = [b[0] - a[0] for a, b in itertools.pairwise(decided)]

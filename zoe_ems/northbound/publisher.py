@@ -9,7 +9,6 @@ message content and never reconnects; a publish failure ends ``run`` so the link
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -18,6 +17,7 @@ import aiomqtt
 
 from zoe_ems.northbound.signing import signed
 from zoe_ems.storage.outbox import Outbox, OutboxRow
+from zoe_ems.waits import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,7 @@ class OutboxPublisher:
             self._wake.clear()
             rows = await self._outbox.fetch(after_id, FETCH_BATCH)
             if not rows:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                await wait_event(self._wake, 1.0)
                 continue
             for row in rows:
                 await in_flight.acquire()

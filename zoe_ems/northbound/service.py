@@ -45,6 +45,7 @@ from zoe_ems.northbound.timefmt import iso_utc
 from zoe_ems.northbound.validation import CommandValidator
 from zoe_ems.storage.outbox import DropReport, Outbox
 from zoe_ems.storage.replay import ReplayCache
+from zoe_ems.waits import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +133,7 @@ class NorthboundService:
         self._stopping.set()
         if self._loop is None:
             return
-        try:
-            await asyncio.wait_for(self._done.wait(), timeout=timeout_s)
-        except TimeoutError:
+        if not await wait_event(self._done, timeout_s):
             log.warning("northbound did not stop within %.0f s", timeout_s)
 
     @property
@@ -144,11 +143,7 @@ class NorthboundService:
 
     async def wait_stores_open(self, timeout_s: float) -> bool:
         """Wait until the stores are open; False on timeout."""
-        try:
-            await asyncio.wait_for(self._stores_ready.wait(), timeout=timeout_s)
-        except TimeoutError:
-            return False
-        return True
+        return await wait_event(self._stores_ready, timeout_s)
 
     @property
     def processor(self) -> CommandProcessor:
@@ -430,11 +425,7 @@ class NorthboundService:
         """Sleep ``delay_s`` unless stop is requested first; True when stopping."""
         if delay_s <= 0:
             return self._stopping.is_set()
-        try:
-            await asyncio.wait_for(self._stopping.wait(), timeout=delay_s)
-        except TimeoutError:
-            return False
-        return True
+        return await wait_event(self._stopping, delay_s)
 
     def _on_commit_threadsafe(self) -> None:
         self._call_soon(self.publisher.notify)

@@ -21,6 +21,7 @@ import numpy as np
 from zoe_ems.control.inputs import SchedulePlan
 from zoe_ems.optimizer.model import MpcModel, OsqpSettings
 from zoe_ems.optimizer.problem import ModelSpec, MpcInputs, MpcSolution
+from zoe_ems.waits import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +117,7 @@ class PlannerService:
         now = self._clock()
         next_boundary = (np.floor(now / spec_step) + 1.0) * spec_step
         timeout = max(0.0, next_boundary - now) + 0.001
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout=timeout)
-        except TimeoutError:
+        if not await wait_event(self._wake, timeout):
             return "step"
         self._wake.clear()
         reasons, self._reasons = self._reasons, []

@@ -9,7 +9,6 @@ gets the process restarted. The engine decides; this task only moves data and ke
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -20,6 +19,7 @@ import structlog
 from zoe_ems.control.inputs import ControlInputs, InputsView
 from zoe_ems.site.image import ProcessImage
 from zoe_ems.site.points import Snapshot
+from zoe_ems.waits import wait_event
 
 log = structlog.get_logger(__name__)
 
@@ -100,8 +100,11 @@ class ControlLoop:
                 self._wake.clear()
                 self.woken_cycles += 1
                 self.run_once()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, next_start - time.monotonic()))
+            delay = next_start - time.monotonic()
+            if delay <= 0:
+                await asyncio.sleep(0)
+                continue
+            await wait_event(self._wake, delay)
 
     def stats(self) -> dict[str, object]:
         ordered = sorted(self.compute_s)

@@ -8,7 +8,6 @@ the device's ratings and refuses writes to read-only devices, whatever the calle
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from collections import deque
@@ -23,6 +22,7 @@ from drivers.points import DeviceKind
 from drivers.profile import PollClass
 from zoe_ems.config.devices import DeviceConfig
 from zoe_ems.site.image import ProcessImage
+from zoe_ems.waits import wait_event
 
 log = structlog.get_logger(__name__)
 
@@ -181,8 +181,7 @@ class DeviceLink:
             timeout = self.config.setpoint_refresh_s
             if self._written and self._desired_alive():
                 timeout = max(0.01, self._last_write_mono + self.config.setpoint_refresh_s - self._clock())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+            await wait_event(self._wake, timeout)
 
     async def _maybe_connect(self) -> None:
         epoch = self._epoch()
