@@ -141,14 +141,15 @@ def _yaml(path: Path) -> dict[str, object]:
 def _all_key_paths(model: type, prefix: str) -> list[str]:
     from pydantic import BaseModel
 
-    from zoe_ems.config.docgen import _nested, _strip_optional
+    from zoe_ems.config.docgen import _nested
+    from zoe_ems.config.typing_util import unwrap_annotation
 
     paths: list[str] = []
     assert issubclass(model, BaseModel)
     for name, info in model.model_fields.items():
         path = f"{prefix}.{name}" if prefix else name
         paths.append(path)
-        for child_path, child in _nested(_strip_optional(info.annotation), path):
+        for child_path, child in _nested(unwrap_annotation(info.annotation), path):
             members = getattr(child, "__args__", None) or (child,)
             for member in members:
                 paths += _all_key_paths(member, child_path)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import enum
 import types
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from zoe_ems.config.model import SiteConfig
+from zoe_ems.config.typing_util import unwrap_annotation
 
 REGENERATE = "python -m zoe_ems.config.docgen > docs/configuration.md"
 
@@ -179,7 +180,7 @@ def _render_model(model: type[BaseModel], path: str, out: list[str], heading: st
     fields = sorted(model.model_fields.items(), key=lambda item: item[0] != "type")  # a variant's tag first
     for name, info in fields:
         key_path = f"{path}.{name}" if path else name
-        annotation = _strip_optional(info.annotation)
+        annotation = unwrap_annotation(info.annotation)
         out.append(
             "| "
             + " | ".join(
@@ -213,14 +214,14 @@ def _nested(annotation: Any, path: str) -> list[tuple[str, Any]]:
     origin = get_origin(annotation)
     args = get_args(annotation)
     if origin in (list, tuple, set, frozenset) and args:
-        return _nested(_strip_optional(args[0]), f"{path}[]")
+        return _nested(unwrap_annotation(args[0]), f"{path}[]")
     if origin is dict and len(args) == 2:
-        return _nested(_strip_optional(args[1]), f"{path}.<name>")
+        return _nested(unwrap_annotation(args[1]), f"{path}.<name>")
     return []
 
 
 def _type_name(annotation: Any, path: str) -> str:
-    annotation = _strip_optional(annotation)
+    annotation = unwrap_annotation(annotation)
     origin = get_origin(annotation)
     args = get_args(annotation)
     if _is_model(annotation):
@@ -309,20 +310,6 @@ def _first_paragraph(doc: str | None) -> str:
     return " ".join(doc.strip().split("\n\n")[0].split())
 
 
-def _strip_optional(annotation: Any) -> Any:
-    while True:
-        origin = get_origin(annotation)
-        if origin is Annotated:
-            annotation = get_args(annotation)[0]
-            continue
-        if origin in (Union, types.UnionType):
-            members = [a for a in get_args(annotation) if a is not type(None)]
-            if len(members) == 1:
-                annotation = members[0]
-                continue
-        return annotation
-
-
 def _is_model(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
@@ -330,7 +317,7 @@ def _is_model(annotation: Any) -> bool:
 def _model_union(annotation: Any) -> list[type[BaseModel]] | None:
     if get_origin(annotation) not in (Union, types.UnionType):
         return None
-    members = [_strip_optional(a) for a in get_args(annotation) if a is not type(None)]
+    members = [unwrap_annotation(a) for a in get_args(annotation) if a is not type(None)]
     if len(members) > 1 and all(_is_model(m) for m in members):
         return members
     return None

@@ -14,7 +14,7 @@ import types
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -24,6 +24,7 @@ from pydantic_settings.exceptions import SettingsError
 
 from zoe_ems.config.base import ConfigPath, CrossCheckError, dotted
 from zoe_ems.config.model import SiteConfig
+from zoe_ems.config.typing_util import unwrap_annotation
 
 Severity = Literal["error", "warning"]
 ENV_PREFIX = "ZOE_EMS_"
@@ -359,7 +360,7 @@ def _attribute(path: ConfigPath, annotation: Any, text: str) -> tuple[ConfigPath
     parts = tuple(int(p) if p.isdigit() else p for p in match.group(1).split("."))
     with_colon = match.group(2).startswith(":")
     rest = text[match.end() :] if with_colon else text
-    model = _unwrap(annotation)
+    model = unwrap_annotation(annotation)
     if isinstance(model, type) and issubclass(model, BaseModel) and parts[0] in model.model_fields:
         return (*path, *parts), rest
     if with_colon and parts[0] in SiteConfig.model_fields:
@@ -386,7 +387,7 @@ def _walk(loc: tuple[str | int, ...]) -> tuple[ConfigPath, Any, type[BaseModel] 
     path: list[str | int] = []
     owner: type[BaseModel] | None = None
     for element in loc:
-        annotation = _unwrap(annotation)
+        annotation = unwrap_annotation(annotation)
         members = _union_members(annotation)
         if element == "[key]":
             continue
@@ -413,20 +414,6 @@ def _walk(loc: tuple[str | int, ...]) -> tuple[ConfigPath, Any, type[BaseModel] 
     return tuple(path), annotation, owner
 
 
-def _unwrap(annotation: Any) -> Any:
-    while True:
-        origin = get_origin(annotation)
-        if origin is Annotated:
-            annotation = get_args(annotation)[0]
-            continue
-        if origin in (Union, types.UnionType):
-            members = [a for a in get_args(annotation) if a is not type(None)]
-            if len(members) == 1:
-                annotation = members[0]
-                continue
-        return annotation
-
-
 def _union_members(annotation: Any) -> list[Any] | None:
     if get_origin(annotation) in (Union, types.UnionType):
         members = [a for a in get_args(annotation) if a is not type(None)]
@@ -437,7 +424,7 @@ def _union_members(annotation: Any) -> list[Any] | None:
 
 def _member_for_tag(members: list[Any], tag: str) -> Any:
     for member in members:
-        candidate = _unwrap(member)
+        candidate = unwrap_annotation(member)
         if getattr(candidate, "__name__", None) == tag or tag in _literal_tags(candidate):
             return candidate
     return Any
@@ -454,10 +441,10 @@ def _literal_tags(model: Any) -> list[str]:
 
 
 def _union_tags(annotation: Any) -> list[str]:
-    members = _union_members(_unwrap(annotation)) or []
+    members = _union_members(unwrap_annotation(annotation)) or []
     tags: list[str] = []
     for member in members:
-        found = _literal_tags(_unwrap(member))
+        found = _literal_tags(unwrap_annotation(member))
         tags += found[:1]
     return tags
 
