@@ -119,6 +119,24 @@ def test_zero_export_curtails_pv_when_battery_is_full() -> None:
     assert "export" in decision.record.asset("pv:pv1").render()
 
 
+def test_export_margin_curtails_pv_to_hold_a_small_import_by_day() -> None:
+    plant = Plant(site_config(export_kw=0, control={"export_limit": {"margin_kw": 1.5}}), load_w=5_000)
+    plant.pv_available_w["pv1"] = 40_000
+    plant.batteries["pcs1"].soc = 0.96
+    decision = run(ControlEngine(plant.config), plant, 1)
+    assert decision.setpoints["pv1"]["p_limit_w"] == pytest.approx(3_500)
+    assert plant.grid_w == pytest.approx(1_500)
+
+
+def test_export_margin_never_makes_the_battery_charge_from_the_grid_at_night() -> None:
+    control = {"export_limit": {"margin_kw": 1.5}, "self_consumption": {"enabled": False}}
+    plant = Plant(site_config(export_kw=0, control=control), load_w=500)
+    plant.pv_available_w["pv1"] = 0.0
+    decision = run(ControlEngine(plant.config), plant, 1)
+    assert battery_w(decision) == pytest.approx(0.0)
+    assert plant.grid_w == pytest.approx(500)
+
+
 def test_curtailed_pv_is_released_step_by_step_when_load_rises() -> None:
     plant = Plant(site_config(export_kw=0), load_w=5_000)
     plant.pv_available_w["pv1"] = 40_000

@@ -12,7 +12,8 @@ simulated inverter applies a lower limit at once. Ramp: 0 → 1000 W/m² in 12 s
 Self-consumption is off so the full battery idles and the export limit is held by curtailment alone. Known
 limitation: with self-consumption on, the battery discharges to cover the load while PV ramps up; its target
 (0 W) equals the zero-export limit with no margin, so the loop's lag exports ramp rate × latency (measured about
-0.8 kW with this ramp) until PV overtakes the load.
+0.8 kW with this ramp) until PV overtakes the load; test_hilc_zero_export_self_consumption.py shows the
+documented remedy (an import margin on self-consumption and the export limit).
 """
 
 from __future__ import annotations

@@ -81,6 +81,12 @@ class ExportLimitConfig(StrictModel):
     export_limit_kw: float | None = Field(
         default=None, ge=0, description="export limit to hold, 0 = zero export (default: site.grid.export_limit_kw)"
     )
+    margin_kw: float = Field(
+        default=0.0,
+        ge=0,
+        description="hold export this far inside the limit while PV is available (up to the available PV power, "
+        "so it never forces grid charging at night); absorbs PV ramps between control cycles",
+    )
     pv_probe_fraction: float = Field(
         default=0.05,
         gt=0,
