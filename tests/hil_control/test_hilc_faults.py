@@ -160,7 +160,11 @@ async def test_no_stale_discharge_command_is_re_asserted_to_a_silent_pcs(start_c
     alarmed = hil.first_alarm("PCS_OFFLINE", injected)
     await wait_until(lambda: time.monotonic() >= alarmed + 3.0, 5.0, "3 s of outage (3 refresh periods)")
     sent = [r for r in hil.site.write_log("pcs")[writes_before:] if r.t_mono > alarmed]
-    assert sent == [], f"{len(sent)} writes reached the silent PCS after the alarm: {sent[:2]}"
+    # The engine's answer to PCS_OFFLINE is a stop (0 W) command, which may race the alarm by one write; the
+    # old discharge must never be re-asserted, and the dead device is not hammered every refresh period.
+    discharges = [r for r in sent if any(word != 0 for word in r.values)]
+    assert discharges == [], f"{len(discharges)} discharge writes reached the silent PCS: {discharges[:2]}"
+    assert len(sent) <= 1, f"{len(sent)} writes reached the silent PCS after the alarm: {sent[:3]}"
 
 
 async def test_bms_alarm_no_discharge_command_alarm_and_loop_goes_on(start_control_hil: StartControlHil) -> None:
