@@ -60,8 +60,11 @@ async def test_sg_ready_never_switches_faster_than_its_minimum_interval_under_a_
         await wait_until(lambda: len(sg_state_changes(hil.site, "heat_pump")) >= 4, 30.0, "4 SG-Ready state changes")
     except AssertionError:
         last = [decision.to_dict() for _t, decision in hil.engine.decisions[-3:]]
+        status = hil.daemon.status()
         raise AssertionError(
             f"SG-Ready changes {sg_state_changes(hil.site, 'heat_pump')}; decided {decided_changes(hil)};"
+            f" heat-pump writes {hil.site.write_log('heat_pump')[-4:]}; links {status['links']};"
+            f" devices {status['devices']}; tasks {status['tasks']};"
             f" last meter samples {hil.meter[-5:]}; last decisions {last}"
         ) from None
 
