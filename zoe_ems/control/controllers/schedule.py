@@ -31,7 +31,7 @@ class ScheduleFollower(Controller):
         if planned is None:
             return []
         value = planned
-        why = f"plan {plan.source} {planned / 1000.0:g} kW"
+        why = f"plan {plan.source} {planned / 1000.0:.1f} kW"
         correction = self._soc_correction(plan, ctx)
         if correction is not None:
             value += correction
