@@ -20,6 +20,7 @@ class DeviceKind(StrEnum):
     PV_INVERTER = "pv_inverter"
     EV_CHARGER = "ev_charger"
     SG_READY = "sg_ready"
+    DIGITAL_IO = "digital_io"
 
 
 class MeterRole(StrEnum):
@@ -126,6 +127,10 @@ _SG: list[PointSpec] = [
     _p("t_storage_c", "degC", "storage tank temperature"),
 ]
 
+_DIO: list[PointSpec] = [
+    *[_p(f"di{n}", "", f"digital input {n}: 1 contact closed, 0 open") for n in range(1, 5)],
+]
+
 CATALOGUE: dict[DeviceKind, dict[str, PointSpec]] = {
     DeviceKind.METER: {p.name: p for p in _METER},
     DeviceKind.PCS: {p.name: p for p in _PCS},
@@ -133,6 +138,7 @@ CATALOGUE: dict[DeviceKind, dict[str, PointSpec]] = {
     DeviceKind.PV_INVERTER: {p.name: p for p in _PV},
     DeviceKind.EV_CHARGER: {p.name: p for p in _EV},
     DeviceKind.SG_READY: {p.name: p for p in _SG},
+    DeviceKind.DIGITAL_IO: {p.name: p for p in _DIO},
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shlex
 
 from simulators.ev import EvChargerModel
+from simulators.io import DigitalIoModel
 from simulators.site import SimulatedSite
 
 HELP = """commands:
@@ -18,6 +19,7 @@ HELP = """commands:
   freq step AFTER_S HZ [AFTER_S HZ ...]
   sun W_PER_M2 | clear    constant irradiance, or back to the clear-sky day
   ev DEVICE plug KWH [STAY_S] | unplug
+  contact DEVICE N closed | open   a digital input (e.g. a §14a control box on di1)
   status                  one line per device
   help"""
 
@@ -57,6 +59,8 @@ def apply_command(site: SimulatedSite, line: str) -> str:
             return f"irradiance held at {float(args[0]):.0f} W/m²"
         if verb == "ev":
             return _ev(site, args)
+        if verb == "contact":
+            return _contact(site, args)
     except (KeyError, ValueError) as exc:
         if isinstance(exc, CommandError):
             raise
@@ -130,3 +134,14 @@ def _status(site: SimulatedSite) -> str:
 
 
 _STATUS_POINTS = frozenset({"p_w", "soc", "state", "i_limit_a", "t_storage_c", "p_set_w", "f_hz"})
+
+
+def _contact(site: SimulatedSite, args: list[str]) -> str:
+    _need(args, 3, "contact DEVICE N closed | open")
+    model = site.model(args[0])
+    if not isinstance(model, DigitalIoModel):
+        raise CommandError(f"{args[0]} is not a digital_io device")
+    if args[2] not in ("closed", "open"):
+        raise CommandError(f"contact state must be closed or open, not {args[2]!r}")
+    model.set_input(int(args[1]), args[2] == "closed")
+    return f"{args[0]}: input {int(args[1])} {args[2]}"

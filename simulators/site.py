@@ -30,6 +30,7 @@ from simulators.faults import Faults, WriteRecord
 from simulators.frequency import FrequencySource
 from simulators.heatpump import HeatPumpModel
 from simulators.images import register_map_for
+from simulators.io import DigitalIoModel
 from simulators.load import LoadModel
 from simulators.meter import MeterModel
 from simulators.model import DeviceModel, PowerFlow
@@ -211,6 +212,8 @@ class SimulatedSite:
                 hp_model = HeatPumpModel(compressor_w=rated, min_off_s=300.0 if realistic else 0.0)
                 hp_models.append(hp_model)
                 model = hp_model
+            elif device.kind is DeviceKind.DIGITAL_IO:
+                model = DigitalIoModel()
             else:
                 meter = MeterModel(device.role or MeterRole.GRID, [], frequency_hz=f_hz, nominal_voltage_v=voltage)
                 meters.append((device, meter))

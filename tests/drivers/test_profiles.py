@@ -28,6 +28,7 @@ ZOE_PROFILES = {
     "zoe_pv": DeviceKind.PV_INVERTER,
     "zoe_evse": DeviceKind.EV_CHARGER,
     "zoe_sgready": DeviceKind.SG_READY,
+    "zoe_io": DeviceKind.DIGITAL_IO,
 }
 
 

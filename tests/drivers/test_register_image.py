@@ -42,6 +42,7 @@ SITE_STATE: dict[DeviceKind, dict[str, float]] = {
         "phases": 3, "e_session_wh": 12345.0, "enable": 1,
     },
     DeviceKind.SG_READY: {"relay1": 0, "relay2": 1, "p_w": 3200.0, "t_storage_c": 48.5},
+    DeviceKind.DIGITAL_IO: {"di1": 1, "di2": 0, "di3": 1, "di4": 0},
 }  # fmt: skip
 
 

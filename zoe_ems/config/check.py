@@ -173,6 +173,16 @@ def _control_reference_findings(config: SiteConfig) -> list[SiteFinding]:
                 findings.append((where, f"no device with id {charger_id!r} (ev_charger devices: {known})", "error"))
             elif kind is not DeviceKind.EV_CHARGER:
                 findings.append((where, f"device {charger_id!r} is a {kind.value}, not an ev_charger", "error"))
+    load_limit = getattr(config.control, "load_limit", None)
+    contact = getattr(load_limit, "contact", None)
+    if contact is not None:
+        where = ("control", "load_limit", "contact", "device")
+        kind = kinds.get(contact.device)
+        if kind is None:
+            known = ", ".join(i for i, k in kinds.items() if k is DeviceKind.DIGITAL_IO) or "none"
+            findings.append((where, f"no device with id {contact.device!r} (digital_io devices: {known})", "error"))
+        elif kind is not DeviceKind.DIGITAL_IO:
+            findings.append((where, f"device {contact.device!r} is a {kind.value}, not a digital_io", "error"))
     return findings
 
 

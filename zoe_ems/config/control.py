@@ -202,12 +202,34 @@ class SgReadyConfig(StrictModel):
     force_price_eur_per_kwh: float | None = Field(default=None, description="force on while buy price ≤ this")
 
 
+class LoadLimitContactConfig(StrictModel):
+    """A contact (control box, ripple-control receiver) read through a ``digital_io`` device."""
+
+    device: str = Field(description="id of the digital_io device wired to the contact")
+    point: str = Field(default="di1", pattern=r"^di[1-4]$", description="its input (di1..di4)")
+    active_when: Literal["closed", "open"] = Field(
+        default="closed", description='contact state that means "limit controllable loads"'
+    )
+    limit_kw: float = Field(
+        default=0.0,
+        ge=0,
+        description="total for all controllable loads while active; 0 = each device at min_device_kw (§14a)",
+    )
+    on_stale: Literal["limit", "ignore"] = Field(
+        default="limit",
+        description="when the contact cannot be read: limit (fail safe, with an alarm) or ignore (alarm only)",
+    )
+
+
 class LoadLimitConfig(StrictModel):
     """External cap on controllable loads (§14a EnWG dimming, ripple-control contact)."""
 
     enabled: bool = Field(default=True, description="honour external load limits")
     priority: int = Field(default=95, ge=0, le=1000, description="arbitration priority (higher wins)")
     min_device_kw: float = Field(default=4.2, ge=0, description="never cap a device below this (§14a: 4.2 kW)")
+    contact: LoadLimitContactConfig | None = Field(
+        default=None, description="a contact that activates the limit (read every control cycle)"
+    )
 
 
 class ControlConfig(StrictModel):

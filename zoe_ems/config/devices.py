@@ -76,7 +76,7 @@ class DeviceConfig(StrictModel):
     id: str = Field(
         pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=64, description="unique device id (letters, digits, _ -)"
     )
-    kind: DeviceKind = Field(description="meter | pcs | bms | pv_inverter | ev_charger | sg_ready")
+    kind: DeviceKind = Field(description="meter | pcs | bms | pv_inverter | ev_charger | sg_ready | digital_io")
     role: MeterRole | None = Field(default=None, description="meters only: grid | pv | load | ev")
     driver: str = Field(
         min_length=1,

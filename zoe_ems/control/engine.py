@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from drivers.points import sg_ready_relays
 from zoe_ems.config import SiteConfig
 from zoe_ems.control.arbiter import AssetSpec, Resolution, arbitrate
+from zoe_ems.control.contact import LoadLimitContact
 from zoe_ems.control.controllers import (
     BackupReserve,
     Context,
@@ -81,6 +82,10 @@ class ControlEngine:
         self._ev_enabled = control.ev_charging.enabled
         self._sg_enabled = control.sg_ready.enabled
         self._sg_guard: SgGuard | None = None
+        contact = control.load_limit.contact
+        self.load_limit_contact = (
+            LoadLimitContact(contact) if control.load_limit.enabled and contact is not None else None
+        )
         self._unit_cmd: dict[str, float] = {}
         self._pv_limit: dict[str, float] = {}
         self._last_mono: float | None = None
@@ -105,6 +110,8 @@ class ControlEngine:
                 severity = Severity.CRITICAL if code == "BMS_ALARM" else Severity.WARNING
                 device = unit.bms_id if code.startswith("BMS") else unit.pcs_id
                 alarms.append(Alarm(code=code, severity=severity, message=message, device_id=device))
+        if self.load_limit_contact is not None:
+            inputs = self.load_limit_contact.apply(snapshot, inputs, alarms)
         unit_limits = {
             u.pcs_id: unit_limit(u, self.params, self._unit_cmd.get(u.pcs_id, u.p_w if u.online else None), dt)
             for u in view.batteries
@@ -352,6 +359,15 @@ def validate_control_config(config: SiteConfig) -> list[str]:
             problems.append(
                 f"control.ev_charging.chargers.{charger_id}: device {charger_id!r} is a {kinds[charger_id]}, "
                 "not an ev_charger"
+            )
+    contact = config.control.load_limit.contact
+    if contact is not None:
+        if contact.device not in kinds:
+            problems.append(f"control.load_limit.contact.device: no device with id {contact.device!r}")
+        elif kinds[contact.device] != "digital_io":
+            problems.append(
+                f"control.load_limit.contact.device: device {contact.device!r} is a {kinds[contact.device]}, "
+                "not a digital_io"
             )
     return problems
 
