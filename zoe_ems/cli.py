@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +106,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from zoe_ems.runtime.logging import configure_logging
 
     configure_logging(config.runtime.log_level, config.runtime.log_format)
-    return asyncio.run(Daemon(config, args.config).run())
+    return _run_interruptible(Daemon(config, args.config).run())
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
@@ -125,13 +125,23 @@ def _cmd_config_schema(args: argparse.Namespace) -> int:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from simulators.cli import run_simulate
 
-    return asyncio.run(run_simulate(args.config, speed=args.speed))
+    return _run_interruptible(run_simulate(args.config, speed=args.speed))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from zoe_ems.demo import run_demo
 
-    return asyncio.run(run_demo(args.config, duration_s=args.duration))
+    return _run_interruptible(run_demo(args.config, duration_s=args.duration))
+
+
+def _run_interruptible(main: Coroutine[Any, Any, int]) -> int:
+    """``asyncio.run`` where a Ctrl-C that arrives before the program's own signal handlers are installed (during
+    start-up) ends it quietly with 130 instead of a traceback."""
+    try:
+        return asyncio.run(main)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
