@@ -63,8 +63,7 @@ def render_status(reply: dict[str, Any]) -> str:
         )
     northbound = reply.get("northbound")
     if northbound:
-        link = "connected" if northbound.get("connected") else "DISCONNECTED"
-        lines.append(f"northbound: {link}, mode {northbound.get('mode')}")
+        lines.extend(_northbound_lines(northbound))
     lines.append("devices:")
     links = reply.get("links") or {}
     for device_id, device in (reply.get("devices") or {}).items():
@@ -83,3 +82,30 @@ def render_status(reply: dict[str, Any]) -> str:
         if task.get("restarts"):
             lines.append(f"task {name}: {task['restarts']} restarts, last error {task.get('last_error')}")
     return "\n".join(lines)
+
+
+def _northbound_lines(northbound: dict[str, Any]) -> list[str]:
+    """The VPP link, the commands in force, those waiting for an operator and those logged in manual mode."""
+    link = "connected" if northbound.get("connected") else "DISCONNECTED"
+    lines = [f"northbound: {link}, mode {northbound.get('mode')}"]
+    error = northbound.get("last_connect_error")
+    if error and not northbound.get("connected"):
+        lines.append(f"  last connect error ({error.get('category')}): {error.get('detail')}")
+    for active in northbound.get("active_commands") or []:
+        lines.append(f"  active  {active.get('id')}  {active.get('summary')}  until {active.get('until')}")
+    pending = northbound.get("pending_commands") or []
+    if pending:
+        lines.append("  waiting for approval (zoe-ems approve ID | zoe-ems reject ID):")
+        lines.extend(_held_line(held, "approve before") for held in pending)
+    logged = northbound.get("logged_commands") or []
+    if logged:
+        lines.append("  logged in manual mode, not executed (newest first):")
+        lines.extend(_held_line(held, "valid until") for held in logged)
+    return lines
+
+
+def _held_line(held: dict[str, Any], expiry_label: str) -> str:
+    return (
+        f"    {held.get('id')}  {held.get('summary')}  "
+        f"received {held.get('received')}  {expiry_label} {held.get('expires')}"
+    )

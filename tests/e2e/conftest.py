@@ -70,6 +70,7 @@ async def start_e2e(tmp_path: Path, short_dir: Path, broker: Broker, key_file: P
         load_kw: float = 0.0,
         northbound: dict[str, Any] | None = None,
         control: dict[str, Any] | None = None,
+        optimizer: dict[str, Any] | None = None,
         before_daemon: Callable[[SimulatedSite], None] | None = None,
     ) -> E2e:
         path = site_file(
@@ -79,6 +80,7 @@ async def start_e2e(tmp_path: Path, short_dir: Path, broker: Broker, key_file: P
             socket_path=short_dir / "zoe.sock",
             northbound=northbound,
             control=control,
+            optimizer=optimizer,
         )
         config = load_site_config(path)
         recorder, client = await stack.enter_async_context(subscriber(broker.port))

@@ -72,6 +72,7 @@ def site_file(
     socket_path: Path,
     northbound: dict[str, Any] | None = None,
     control: dict[str, Any] | None = None,
+    optimizer: dict[str, Any] | None = None,
 ) -> Path:
     """A small commercial site: grid meter, one 50 kW PCS with its 100 kWh BMS, 100 kW import / 50 kW export.
 
@@ -122,6 +123,7 @@ def site_file(
             "telemetry_interval_s": 1,
             **(northbound or {}),
         },
+        **({"optimizer": optimizer} if optimizer is not None else {}),
         "storage": {"path": str(directory / "zoe.db")},
         "runtime": {"socket_path": str(socket_path), "log_level": "warning"},
     }
@@ -224,7 +226,7 @@ class E2e:
 
 
 class StartE2e(Protocol):
-    """``await start_e2e(load_kw=10, northbound={...}, control={...})``: the whole stack, running."""
+    """``await start_e2e(load_kw=10, northbound={...}, control={...}, optimizer={...})``: the whole stack, running."""
 
     def __call__(
         self,
@@ -232,5 +234,6 @@ class StartE2e(Protocol):
         load_kw: float = 0.0,
         northbound: dict[str, Any] | None = None,
         control: dict[str, Any] | None = None,
+        optimizer: dict[str, Any] | None = None,
         before_daemon: Callable[[SimulatedSite], None] | None = None,
     ) -> Awaitable[E2e]: ...

@@ -70,9 +70,30 @@ async def test_manual_mode_logs_a_setpoint_and_never_executes_it(start_e2e: Star
     assert not off, f"a setpoint was executed in manual mode: {off}"
     logged = list_commands(e2e.config.storage.path, states=("logged",))
     assert [c.command_id for c in logged] == [order["id"]]
+    # `zoe-ems status` (the real CLI over the daemon's status socket) lists the logged command.
     code, out, err = await zoe_ems("status", "--json", "--config", str(e2e.path))
     assert code == 0, err
-    assert json.loads(out)["northbound"]["mode"] == "manual"
+    northbound = json.loads(out)["northbound"]
+    assert northbound["mode"] == "manual"
+    assert northbound["logged_commands"] == [
+        {
+            "id": order["id"],
+            "type": "setpoint",
+            "state": "logged",
+            "summary": "setpoint battery -40 kW",
+            "received": northbound["logged_commands"][0]["received"],
+            "expires": order["valid_until"],
+        }
+    ]
+    received = northbound["logged_commands"][0]["received"]
+    assert order["issued_at"] <= received <= iso_utc(time.time()), received
+    assert northbound["pending_commands"] == [] and northbound["active_commands"] == []
+    code, text, err = await zoe_ems("status", "--config", str(e2e.path))
+    assert code == 0, err
+    line = next(line for line in text.splitlines() if order["id"] in line)
+    assert "setpoint battery -40 kW" in line and f"valid until {order['valid_until']}" in line, text
+    assert f"received {received}" in line, text
+    assert "logged in manual mode, not executed" in text, text
 
 
 async def test_semi_auto_large_setpoint_waits_for_cli_approval_then_reaches_the_pcs(start_e2e: StartE2e) -> None:
@@ -84,9 +105,25 @@ async def test_semi_auto_large_setpoint_waits_for_cli_approval_then_reaches_the_
 
     large = command("setpoint", {"target": "battery", "p_kw": -30.0})
     await e2e.send(large)
-    await e2e.ack(large["id"], "pending_approval")
+    waiting = await e2e.ack(large["id"], "pending_approval")
     await e2e.quiet_period(cycles=5, polls=3)
     assert all(p > -20_000.0 for _, p in e2e.pcs_writes(t_small)), "the -30 kW setpoint waits for approval"
+    # `zoe-ems status` shows it waiting, with its approval deadline (approval.timeout_s 300 s < valid_until).
+    code, out, err = await zoe_ems("status", "--json", "--config", str(e2e.path))
+    assert code == 0, err
+    northbound = json.loads(out)["northbound"]
+    [held] = northbound["pending_commands"]
+    assert (held["id"], held["type"], held["state"]) == (large["id"], "setpoint", "pending_approval")
+    assert held["summary"] == "setpoint battery -30 kW"
+    assert held["expires"] == large["valid_until"], "the 60 s validity ends before the 300 s approval window"
+    assert held["expires"] in waiting["reason"] and held["received"] <= waiting["ts"]
+    assert northbound["pending_approvals"] == 1 and northbound["logged_commands"] == []
+    assert [a["id"] for a in northbound["active_commands"]] == [small["id"]]
+    code, text, err = await zoe_ems("status", "--config", str(e2e.path))
+    assert code == 0, err
+    assert "waiting for approval" in text, text
+    line = next(line for line in text.splitlines() if large["id"] in line)
+    assert "setpoint battery -30 kW" in line and f"approve before {held['expires']}" in line, text
 
     decided = time.monotonic()  # before the CLI: the daemon may act before the CLI process has exited
     code, out, err = await zoe_ems("approve", large["id"], "--config", str(e2e.path))
@@ -94,6 +131,11 @@ async def test_semi_auto_large_setpoint_waits_for_cli_approval_then_reaches_the_
     assert "approved" in out
     await e2e.ack(large["id"], "accepted")
     await e2e.ack(small["id"], "superseded")
+    code, out, err = await zoe_ems("status", "--json", "--config", str(e2e.path))
+    assert code == 0, err
+    northbound = json.loads(out)["northbound"]
+    assert northbound["pending_commands"] == [], "an approved command no longer waits"
+    assert [a["id"] for a in northbound["active_commands"]] == [large["id"]]
     reached = await e2e.pcs_reaches(-30_000.0, tol_w=5.0, since=decided)
 
     rejected = command("setpoint", {"target": "battery", "p_kw": 45.0})

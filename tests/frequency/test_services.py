@@ -126,13 +126,16 @@ def responder(**kwargs: object) -> FrequencyResponder:
     )
 
 
-def test_services_stack_and_stale_samples_give_no_response() -> None:
+def test_services_stack_and_stale_samples_stop_the_droop_but_not_a_triggered_ffr_hold() -> None:
     r = responder(ffr={"enabled": True, "power_kw": 50}, fcr={"enabled": True, "power_kw": 100})
     out = r.on_sample(49.65, 0.0)
     assert out is not None
     assert out.p_w == pytest.approx(-50_000 - 100_000)  # FFR full step + FCR saturated at -0.35 Hz
     assert r.current_p_w(0.1) == out.p_w
-    assert r.current_p_w(10.0) == 0.0  # no sample for 10 s: fail safe to zero response
+    # No sample for 10 s: FCR fails safe to zero, the triggered FFR keeps its 30 s support on its own clock ...
+    assert r.current_p_w(10.0) == -50_000.0
+    # ... and steps down when the support is over.
+    assert r.current_p_w(30.0) == 0.0
     assert r.reserved_w() == (100_000.0, 150_000.0)
 
 

@@ -1,5 +1,6 @@
-"""Helpers for the frequency-service hardware-in-the-loop tests: site files on free loopback ports, a grid meter
-profile with 1 mHz frequency resolution, frequency steps timed by the simulator, and PCS write logs.
+"""Helpers for the frequency-service hardware-in-the-loop tests: site files on free loopback ports (the grid
+meter uses the bundled ``zoe_meter`` profile, 1 mHz frequency resolution), frequency steps timed by the
+simulator, and PCS write logs.
 
 Owns nothing the product uses; never sleeps for synchronization (``wait_until`` polls a predicate).
 """
@@ -17,7 +18,6 @@ from typing import Any, Protocol
 
 import yaml
 
-from drivers.profile import PROFILE_DIR
 from simulators.site import SimulatedSite
 from zoe_ems.config import SiteConfig
 from zoe_ems.frequency.fast_path import FastPath
@@ -47,21 +47,6 @@ async def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str)
     return time.monotonic() - start
 
 
-def fine_meter_profile(directory: Path) -> Path:
-    """The bundled ``zoe_meter`` profile with frequency in mHz (the bundled one resolves only 10 mHz, too coarse
-    for the 10 and 15 mHz deadband edges). Written next to the site file; fails loudly if the bundled line moved."""
-    text = (PROFILE_DIR / "zoe_meter.yaml").read_text(encoding="utf-8")
-    coarse = "f_hz:   {address: 0, type: u16, scale: 0.01,"
-    if coarse not in text:
-        raise AssertionError(f"zoe_meter.yaml no longer has {coarse!r}: update fine_meter_profile")
-    text = text.replace(coarse, "f_hz:   {address: 0, type: u16, scale: 0.001,").replace(
-        "name: zoe_meter", "name: zoe_meter_mhz"
-    )
-    path = directory / "zoe_meter_mhz.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 def write_site(
     directory: Path,
     *,
@@ -69,8 +54,8 @@ def write_site(
     control: dict[str, Any],
     capacity_kwh: float = 2 * PCS_RATED_KW,
 ) -> Path:
-    """Grid meter (1 mHz), 200 kW PCS and its BMS on loopback; every other controller off, so the PCS setpoint is
-    the frequency response (plus the SOC recovery when the test asks for it)."""
+    """Grid meter (bundled zoe_meter, 1 mHz), 200 kW PCS and its BMS on loopback; every other controller off, so
+    the PCS setpoint is the frequency response (plus the SOC recovery when the test asks for it)."""
     meter_port, battery_port = free_port(), free_port()
 
     def tcp(port: int, unit: int) -> dict[str, Any]:
@@ -88,7 +73,7 @@ def write_site(
                 "id": "grid_meter",
                 "kind": "meter",
                 "role": "grid",
-                "driver": str(fine_meter_profile(directory)),
+                "driver": "zoe_meter",  # the bundled profile: frequency in 1 mHz
                 "transport": tcp(meter_port, 1),
                 "poll_ms": 200,
             },

@@ -1,12 +1,13 @@
 """Implausible frequency samples (outside 45-55 Hz, or a jump faster than max_rocof) are rejected, counted in the
-status and produce no response, while the FCR droop would answer any accepted deviation."""
+status and produce no response, while the FCR droop would answer any accepted deviation; failed reads are counted
+once, as read errors."""
 
 from __future__ import annotations
 
 from hilf_helpers import POWER_KW, StartFrequencyHil, wait_until
 
 
-async def test_hilf_out_of_range_and_too_fast_samples_are_rejected_counted_and_ignored(
+async def test_hilf_out_of_range_too_fast_and_unread_samples_are_counted_once_and_ignored(
     start_frequency_hil: StartFrequencyHil,
 ) -> None:
     hil = await start_frequency_hil({"fcr": {"enabled": True, "power_kw": POWER_KW}})
@@ -34,6 +35,20 @@ async def test_hilf_out_of_range_and_too_fast_samples_are_rejected_counted_and_i
     assert status["rejected_range"] >= range_before + 5
     assert status["rejected_rocof"] > rocof_before
     assert status["f_hz"] == 50.0
+
+    # Failed reads (the meter answers with a Modbus exception) are read errors, each counted once: not range
+    # rejections, though no frequency came back.
+    status = hil.frequency_status()
+    hil.site.set_fault("grid_meter", exception_code=4)
+    await wait_until(
+        lambda: hil.frequency_status()["read_errors"] >= status["read_errors"] + 5, 3.0, "failed frequency reads"
+    )
+    hil.site.clear_faults("grid_meter")
+    await hil.wait_accepted(50.0, samples=3)
+    after = hil.frequency_status()
+    assert after["rejected_range"] == status["rejected_range"]
+    assert after["rejected_rocof"] == status["rejected_rocof"]
+    assert after["samples"] - status["samples"] >= (after["read_errors"] - status["read_errors"]) + 3
 
     # The same service does answer a plausible deviation (the rejections above were not a dead path).
     t_dip = hil.step(49.9)

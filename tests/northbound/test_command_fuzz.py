@@ -12,7 +12,8 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from nb_helpers import KEY, command, site_config
+from nb_fuzz_strategies import json_values, payloads
+from nb_helpers import KEY, site_config
 
 from zoe_ems.config.northbound import ApprovalConfig
 from zoe_ems.control.inputs import ControlInputs
@@ -21,8 +22,6 @@ from zoe_ems.northbound.commands import CommandProcessor
 from zoe_ems.northbound.dr import DrManager
 from zoe_ems.northbound.frequency_services import FrequencyServiceRegistry
 from zoe_ems.northbound.limits import SiteLimits
-from zoe_ems.northbound.signing import signed
-from zoe_ems.northbound.timefmt import iso_utc
 from zoe_ems.northbound.validation import CommandValidator
 from zoe_ems.storage.replay import ReplayCache
 
@@ -72,69 +71,6 @@ class Harness:
     def close(self) -> None:
         self.replay.close()
         self.approvals.close()
-
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
-    max_leaves=20,
-)
-FIELDS = ["v", "id", "type", "issued_at", "valid_until", "body", "sig"]
-BODY_KEYS = [
-    "target",
-    "p_kw",
-    "start",
-    "end",
-    "import_limit_kw",
-    "export_limit_kw",
-    "event_id",
-    "target_reduction_kw",
-    "baseline",
-    "baseline_kw",
-    "mode",
-    "step_s",
-    "battery_p_kw",
-    "buy_eur_per_kwh",
-    "sell_eur_per_kwh",
-    "service",
-    "enabled",
-    "power_kw",
-    "trigger_hz",
-    "x",
-    "y",
-]
-TYPES = ["setpoint", "limits", "dr_event", "mode", "schedule", "prices", "frequency_service", "bogus"]
-
-
-@st.composite
-def mutated_signed_commands(draw: st.DrawFn) -> bytes:
-    """Valid-looking envelopes with random bodies and field mutations, correctly signed."""
-    now = time.time()
-    body = draw(
-        st.dictionaries(
-            st.sampled_from(BODY_KEYS),
-            st.one_of(
-                json_values,
-                st.sampled_from(["battery", "grid", "auto", "manual", "ffr", "fcr", "prior_15min", "high_x_of_y"]),
-                st.just(iso_utc(now + 30)),
-                st.lists(st.floats(-200, 200), min_size=1, max_size=5),
-                st.floats(-1000, 1000),
-            ),
-            max_size=8,
-        )
-    )
-    message: dict[str, Any] = command(draw(st.sampled_from(TYPES)), body, key=None)
-    for field in draw(st.lists(st.sampled_from(FIELDS[:-1]), max_size=2)):
-        message[field] = draw(json_values)
-    return json.dumps(signed(message, KEY)).encode()
-
-
-payloads = st.one_of(
-    st.binary(max_size=200),
-    json_values.map(lambda v: json.dumps(v).encode()),
-    st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=7).map(lambda d: json.dumps(d).encode()),
-    mutated_signed_commands(),
-)
 
 
 _HARNESS: Harness | None = None

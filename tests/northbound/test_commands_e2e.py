@@ -134,6 +134,14 @@ async def test_bad_commands_are_rejected_with_the_right_reason_and_nothing_actua
         ),
         (command("mode", {"mode": "manual"}), "not_allowed"),
     ]
+    ffr_cases = [
+        command(
+            "frequency_service",
+            {"service": "ffr", "enabled": True, "power_kw": 50, "trigger_hz": trigger_hz, **window(0, 60)},
+        )
+        for trigger_hz in (49.8, 49.65, 50.3, 49.0)
+    ]
+    cases += [(message, "range") for message in ffr_cases]
     replayed = command(
         "prices", {"start": iso_utc(time.time()), "step_s": 900, "buy_eur_per_kwh": [0.3], "sell_eur_per_kwh": [0.1]}
     )
@@ -142,6 +150,9 @@ async def test_bad_commands_are_rejected_with_the_right_reason_and_nothing_actua
             await send(client, message)
             ack = await ack_of(rec, message["id"], "rejected")
             assert ack["code"] == code, (message, ack)
+            if message in ffr_cases:
+                trigger = message["body"]["trigger_hz"]
+                assert ack["reason"].startswith(f"body.trigger_hz = {trigger:g} Hz is not an ffr trigger level"), ack
         await send(client, b"{not json")
         malformed = await ack_of(rec, None, "rejected")
         assert malformed["code"] == "json" and malformed["id"] is None

@@ -24,6 +24,7 @@ from nb_helpers import (
     wait_until,
 )
 
+from zoe_ems.northbound.publisher import DELETE_BATCH
 from zoe_ems.northbound.signing import verify
 
 TELEMETRY = "zoe/plant-7/telemetry"
@@ -92,6 +93,8 @@ async def test_sigkill_mid_stream_and_restart_leaves_no_seq_gap(broker: Broker, 
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=10)
             await wait_until(lambda: any(m.get("state") == "offline" for m in rec.on("status")), 10, "will")
+            # The broker publishes the will after everything the killed process had sent: the rest is the restart's.
+            boundary = len(rec.messages)
             killed_at = max(seqs([rec], "events"))
             second = spawn()
             try:
@@ -107,6 +110,16 @@ async def test_sigkill_mid_stream_and_restart_leaves_no_seq_gap(broker: Broker, 
     for suffix in ("events", "telemetry"):
         received = seqs([rec], suffix)
         assert received == set(range(min(received), max(received) + 1)), f"gap in {suffix}"
+        before = [int(m["seq"]) for t, m in rec.messages[:boundary] if t.endswith("/" + suffix)]
+        after = [int(m["seq"]) for t, m in rec.messages[boundary:] if t.endswith("/" + suffix)]
+        assert len(before) == len(set(before)) and len(after) == len(set(after)), f"{suffix}: duplicate in one run"
+        # Sent again after the restart: only rows the killed process had published but not yet deleted (no
+        # PUBACK yet, or PUBACK not yet committed as a delete), i.e. the tail of its stream, at most one
+        # in-flight window plus one delete batch.
+        duplicates = sorted(set(before) & set(after))
+        window = config.northbound.outbox.max_in_flight + DELETE_BATCH if config.northbound else 0
+        assert len(duplicates) <= window, f"{suffix}: {len(duplicates)} duplicates"
+        assert all(seq in sorted(before)[-window:] for seq in duplicates), f"{suffix}: duplicates {duplicates}"
     assert min(seqs([rec], "events")) == 1
 
 

@@ -9,7 +9,21 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from nb_helpers import MOSQUITTO, Broker, free_port, make_service, running, site_config, subscriber, wait_until
+from nb_helpers import (
+    KEY,
+    MOSQUITTO,
+    Broker,
+    command,
+    encode,
+    free_port,
+    make_service,
+    running,
+    site_config,
+    subscriber,
+    wait_until,
+)
+
+from zoe_ems.northbound.signing import verify
 
 OPENSSL = "openssl"
 
@@ -67,16 +81,23 @@ def _client_context(pki: Path) -> ssl.SSLContext:
     return context
 
 
-async def test_mutual_tls_carries_telemetry(tls_broker: Broker, pki: Path, key_file: Path, tmp_path: Path) -> None:
+async def test_mutual_tls_carries_telemetry_commands_and_acks(
+    tls_broker: Broker, pki: Path, key_file: Path, tmp_path: Path
+) -> None:
     tls = {"ca_file": str(pki / "ca.pem"), "cert_file": str(pki / "client.pem"), "key_file": str(pki / "client.key")}
     config = site_config(port=tls_broker.port, key_file=key_file, mqtt={"tls": tls, "protocol": "5"})
-    service, _ = make_service(config, tmp_path)
+    service, inputs = make_service(config, tmp_path)
+    order = command("setpoint", {"target": "battery", "p_kw": -40.0})
     async with (
-        subscriber(tls_broker.port, "zoe/plant-7/telemetry", tls_context=_client_context(pki)) as (rec, _client),
+        subscriber(tls_broker.port, "zoe/plant-7/#", tls_context=_client_context(pki)) as (rec, client),
         running(service),
     ):
         await wait_until(lambda: len(rec.on("telemetry")) >= 1, 10, "telemetry over mutual TLS")
+        await client.publish("zoe/plant-7/cmd", encode(order), qos=1)
+        await wait_until(lambda: "accepted" in rec.statuses(order["id"]), 10, "the ack over mutual TLS")
     assert rec.on("telemetry")[0]["site_id"] == "plant-7"
+    assert verify(rec.on("telemetry")[0], KEY) and verify(rec.acks(order["id"])[0], KEY)
+    assert inputs.setpoint is not None and inputs.setpoint.command_id == order["id"]
 
 
 async def test_untrusted_broker_certificate_is_refused_and_explained(

@@ -14,6 +14,9 @@ from zoe_ems.config.base import StrictModel
 FFR_ACTIVATION_S: dict[float, float] = {49.7: 1.3, 49.6: 1.0, 49.5: 0.7}
 """Full-activation time per FFR trigger level."""
 
+FFR_SUPPORT_S: tuple[int, ...] = (5, 30)
+"""The FFR support durations: 5 s (then a ramp-down at ≤ 20 %/s) or 30 s (then a step down)."""
+
 
 class FfrConfig(StrictModel):
     """Nordic fast frequency response: a step to full power when frequency crosses the trigger."""
@@ -69,7 +72,10 @@ class DcConfig(StrictModel):
     @model_validator(mode="after")
     def _shape(self) -> DcConfig:
         if not self.deadband_mhz < self.knee_mhz < self.full_activation_mhz:
-            raise ValueError("need deadband_mhz < knee_mhz < full_activation_mhz")
+            raise ValueError(
+                "need deadband_mhz < knee_mhz < full_activation_mhz "
+                f"(got {self.deadband_mhz:g} < {self.knee_mhz:g} < {self.full_activation_mhz:g})"
+            )
         return self
 
 

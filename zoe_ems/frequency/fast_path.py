@@ -79,27 +79,34 @@ class FastPath:
             await self._logger.flush()
 
     async def sample_once(self) -> Response | None:
-        """Read one sample and react to it; returns the response (None if rejected or unreadable)."""
+        """Read one sample and react to it; returns the response (None if rejected or unreadable).
+
+        A failed read counts once, as a read error (``read_errors``), and never reaches the sample filter, whose
+        ``rejected_range`` counts only values that were read and are missing or out of range.
+        """
         t = time.monotonic()
         f_hz: float | None
+        response: Response | None = None
         try:
             values = await self.meter.read(_FAST)
-            raw = values.get("f_hz")
-            f_hz = float(raw) if isinstance(raw, int | float) else None
         except DeviceError as exc:
             self.read_errors += 1
             if self.read_errors == 1 or self.read_errors % 100 == 0:
                 log.warning("frequency read failed", error=str(exc), errors=self.read_errors)
             f_hz = None
+        else:
+            raw = values.get("f_hz")
+            f_hz = float(raw) if isinstance(raw, int | float) else None
+            response = self.responder.on_sample(f_hz, t)
         self.samples += 1
         self.last_f_hz = f_hz
-        response = self.responder.on_sample(f_hz, t)
         target = self.responder.current_p_w(t)
         if abs(target - self._applied_w) >= self._threshold or (target == 0.0 and self._applied_w != 0.0):
             self._applied_w = target
             self.writes += 1
             self._on_response(target)
         if self._logger is not None:
+            applied = self.responder.last
             self._logger.add(
                 ResponseSample(
                     ts=time.time(),
@@ -107,9 +114,9 @@ class FastPath:
                     response_w=target,
                     setpoint_w=self._setpoint(),
                     pcs_p_w=self._measured(),
-                    active=bool(response and response.active),
-                    services=";".join(f"{o.name}:{o.state or round(o.p_w)}" for o in response.outputs)
-                    if response
+                    active=bool(applied and applied.active),
+                    services=";".join(f"{o.name}:{o.state or round(o.p_w)}" for o in applied.outputs)
+                    if applied
                     else "",
                 )
             )

@@ -32,7 +32,14 @@ def reserved_w(ffr: FfrConfig, fcr: FcrConfig, dc: DcConfig) -> tuple[float, flo
 class Service(Protocol):
     name: str
 
-    def respond(self, f_hz: float, t_mono: float) -> ServiceOutput: ...
+    def respond(self, f_hz: float, t_mono: float) -> ServiceOutput:
+        """The answer to an accepted sample."""
+        ...
+
+    def coast(self, t_mono: float, held: ServiceOutput | None) -> ServiceOutput:
+        """The output at ``t_mono`` without a new accepted sample; ``held`` is the answer to the last accepted
+        sample while it is fresh, None once samples are stale."""
+        ...
 
 
 @dataclass
@@ -71,6 +78,10 @@ class Response:
     p_w: float
     active: bool
     outputs: tuple[ServiceOutput, ...]
+    t_mono: float
+    """When it was evaluated."""
+    sample: bool = True
+    """False when evaluated without a new accepted sample (see ``FrequencyResponder.current_p_w``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,14 +115,31 @@ class FrequencyResponder:
         self.rebuild()
 
     def rebuild(self) -> None:
-        """(Re)create the services from the current configs (after a `frequency_service` command)."""
+        """(Re)create the services from the current configs (after a `frequency_service` order changed).
+
+        A service whose config is unchanged is kept as it is, so an FFR activation under way (hold, ramp-down,
+        re-arm delay) is not reset by a change to another service; a changed FFR config takes over the running
+        activation cycle instead of starting armed.
+        """
+        previous = {service.name: service for service in self.services}
         services: list[Service] = []
         if self.ffr.enabled and self.ffr.power_kw > 0:
-            services.append(FfrService(self.ffr))
+            old_ffr = previous.get(FfrService.name)
+            if isinstance(old_ffr, FfrService) and old_ffr.config == self.ffr:
+                services.append(old_ffr)
+            else:
+                ffr = FfrService(self.ffr)
+                if isinstance(old_ffr, FfrService):
+                    ffr.carry_over(old_ffr)
+                services.append(ffr)
         if self.fcr.enabled and self.fcr.power_kw > 0:
-            services.append(FcrService(self.fcr))
+            old_fcr = previous.get(FcrService.name)
+            same = isinstance(old_fcr, FcrService) and old_fcr.config == self.fcr
+            services.append(old_fcr if same and old_fcr is not None else FcrService(self.fcr))
         if self.dc.enabled and (self.dc.low_power_kw > 0 or self.dc.high_power_kw > 0):
-            services.append(DcService(self.dc))
+            old_dc = previous.get(DcService.name)
+            same = isinstance(old_dc, DcService) and old_dc.config == self.dc
+            services.append(old_dc if same and old_dc is not None else DcService(self.dc))
         self.services = services
 
     @property
@@ -119,19 +147,34 @@ class FrequencyResponder:
         return bool(self.services)
 
     def on_sample(self, f_hz: float | None, t_mono: float) -> Response | None:
-        """Evaluate one raw sample; None when it is rejected."""
+        """Evaluate one sample that was read (``f_hz`` None: the meter reported no value); None when rejected.
+
+        A read that failed is not a sample: do not pass it here (the fast path counts it as a read error).
+        """
         if not self.filter.accept(f_hz, t_mono):
             return None
         assert f_hz is not None
         outputs = tuple(service.respond(f_hz, t_mono) for service in self.services)
-        response = Response(p_w=sum(o.p_w for o in outputs), active=any(o.active for o in outputs), outputs=outputs)
-        self.last = response
-        return response
+        self.last = _combined(outputs, t_mono, sample=True)
+        return self.last
 
     def current_p_w(self, now_mono: float) -> float:
-        """Response to apply now: the last one, or zero when samples went stale (fail safe)."""
-        if self.last is None or self.filter.is_stale(now_mono):
-            return 0.0
+        """The response to apply now; advances the FFR timers when no sample was accepted at ``now_mono``.
+
+        - An accepted sample at ``now_mono``: its response.
+        - Otherwise, while the last accepted sample is fresh: FCR and DC hold their answer to it.
+        - Once samples are stale (none accepted for ``stale_after_ms``): FCR and DC, continuous droop services,
+          give nothing (fail safe).
+        - In both cases an FFR activation already under way runs its hold and ramp-down on its own clock
+          (the contracted support is delivered); without an accepted sample nothing triggers or re-arms.
+        """
+        last = self.last
+        if last is not None and last.sample and last.t_mono == now_mono:
+            return last.p_w
+        stale = self.filter.is_stale(now_mono)
+        held = {o.name: o for o in last.outputs} if last is not None and not stale else {}
+        outputs = tuple(service.coast(now_mono, held.get(service.name)) for service in self.services)
+        self.last = _combined(outputs, now_mono, sample=False)
         return self.last.p_w
 
     def reserved_w(self) -> tuple[float, float]:
@@ -195,3 +238,13 @@ class FrequencyResponder:
         if soc > target_high:
             return -limit
         return 0.0
+
+
+def _combined(outputs: tuple[ServiceOutput, ...], t_mono: float, *, sample: bool) -> Response:
+    return Response(
+        p_w=sum(o.p_w for o in outputs),
+        active=any(o.active for o in outputs),
+        outputs=outputs,
+        t_mono=t_mono,
+        sample=sample,
+    )

@@ -153,6 +153,23 @@ class ApprovalStore:
             marks = ",".join("?" for _ in states)
             return self._select(f"WHERE state IN ({marks})", states)
 
+    def held(self, *, logged_limit: int) -> tuple[list[PendingCommand], list[PendingCommand]]:
+        """(every pending command oldest first, the ``logged_limit`` most recently logged newest first)."""
+        with self._lock:
+            pending = self._select("WHERE state = 'pending'", ())
+            logged = self._select("WHERE state = 'logged'", (), newest_first=True, limit=logged_limit)
+            return pending, logged
+
+    def purge(self, before_utc: float) -> int:
+        """Forget decided, timed-out and logged commands that expired before ``before_utc``; returns how many."""
+        with self._lock:
+            return int(
+                self._conn.execute(
+                    "DELETE FROM command_approvals WHERE state != 'pending' AND handled = 1 AND expires < ?",
+                    (before_utc,),
+                ).rowcount
+            )
+
     def pending_count(self) -> int:
         with self._lock:
             return int(
@@ -176,11 +193,14 @@ class ApprovalStore:
         with self._lock:
             self._conn.close()
 
-    def _select(self, where: str, params: tuple[Any, ...]) -> list[PendingCommand]:
+    def _select(
+        self, where: str, params: tuple[Any, ...], *, newest_first: bool = False, limit: int = -1
+    ) -> list[PendingCommand]:
+        order = "DESC" if newest_first else "ASC"
         cursor = self._conn.execute(
             "SELECT command_id, command_type, summary, received, expires, state, decided, decided_by, raw "
-            f"FROM command_approvals {where} ORDER BY received",
-            params,
+            f"FROM command_approvals {where} ORDER BY received {order} LIMIT ?",
+            (*params, limit),
         )
         return [
             PendingCommand(

@@ -40,6 +40,8 @@ MANUAL_MODE = "manual_mode"
 OPERATOR_REJECTED = "operator_rejected"
 APPROVAL_TIMEOUT = "approval_timeout"
 INTERNAL = "internal"
+LOGGED_SHOWN = 20
+"""How many of the most recent manual-mode commands `zoe-ems status` lists."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,6 +100,10 @@ class CommandProcessor:
         self.active: dict[str, ActiveCommand] = {}
         self.last_prices: PriceSeries | None = None
         self.pending_count = 0
+        self.pending: tuple[PendingCommand, ...] = ()
+        """Commands waiting for an operator (semi_auto), oldest first; refreshed every tick."""
+        self.logged: tuple[PendingCommand, ...] = ()
+        """The most recent commands logged, not executed, in manual mode, newest first."""
 
     async def handle(self, payload: bytes) -> None:
         """Process one raw command payload; every outcome is acked. Never raises."""
@@ -125,7 +131,7 @@ class CommandProcessor:
                 code=APPROVAL_TIMEOUT,
                 reason=f"no operator decision before {iso_utc(timed_out.expires_utc)}",
             )
-        self.pending_count = await asyncio.to_thread(self._approvals.pending_count)
+        await self._refresh_held()
 
     def active_command_id(self) -> str | None:
         """The command steering the site now (setpoint first, then DR event, then the latest)."""
@@ -163,6 +169,7 @@ class CommandProcessor:
                 expires_utc=command.valid_until.timestamp(),
                 state="logged",
             )
+            await self._refresh_held()
             self._emitter.ack(
                 command.id,
                 "rejected",
@@ -180,7 +187,7 @@ class CommandProcessor:
                 raw=result.raw,
                 expires_utc=expires,
             )
-            self.pending_count += 1
+            await self._refresh_held()
             self._emitter.ack(
                 command.id,
                 "pending_approval",
@@ -194,6 +201,11 @@ class CommandProcessor:
             )
             return
         self._apply(command, now)
+
+    async def _refresh_held(self) -> None:
+        pending, logged = await asyncio.to_thread(self._approvals.held, logged_limit=LOGGED_SHOWN)
+        self.pending, self.logged = tuple(pending), tuple(logged)
+        self.pending_count = len(pending)
 
     def _on_decision(self, decided: PendingCommand, now: float) -> None:
         if decided.state == "rejected":
@@ -371,7 +383,24 @@ class CommandProcessor:
                 for a in self.active.values()
             ],
             "pending_approvals": self.pending_count,
+            "pending_commands": [_held_entry(p, "pending_approval") for p in self.pending],
+            "logged_commands": [_held_entry(p, "logged") for p in self.logged],
         }
+
+
+def _held_entry(held: PendingCommand, state: str) -> dict[str, Any]:
+    """A command held for an operator or logged in manual mode, as `zoe-ems status --json` shows it.
+
+    ``expires``: the approval deadline of a pending command; the ``valid_until`` of a logged one.
+    """
+    return {
+        "id": held.command_id,
+        "type": held.command_type,
+        "state": state,
+        "summary": held.summary,
+        "received": iso_utc(held.received_utc),
+        "expires": iso_utc(held.expires_utc),
+    }
 
 
 def _footprint(command: Command) -> tuple[float, set[str]]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from drivers.points import DeviceKind
 from zoe_ems.config import SiteConfig
+from zoe_ems.frequency.orders import ServiceConfigs
 
 PRICE_LIMIT_EUR_PER_KWH = 10.0
 """Prices beyond ±10 EUR/kWh are treated as input errors."""
@@ -24,6 +25,8 @@ class SiteLimits:
     has_battery: bool
     battery_rating_kw: float | None
     """Sum of PCS ratings; None when some PCS has no rated_power_kw (the control envelope still applies)."""
+    frequency_base: ServiceConfigs
+    """The site file's frequency-service settings, which a ``frequency_service`` order is laid over."""
 
     @classmethod
     def from_config(cls, config: SiteConfig) -> SiteLimits:
@@ -35,6 +38,7 @@ class SiteLimits:
             export_limit_kw=config.site.grid.export_limit_kw,
             has_battery=bool(pcs),
             battery_rating_kw=rating,
+            frequency_base=ServiceConfigs(ffr=config.control.ffr, fcr=config.control.fcr, dc=config.control.dc),
         )
 
     def battery_power_problem(self, field: str, p_kw: float) -> str | None:

@@ -53,6 +53,8 @@ HOUSEKEEPING_S = 0.25
 DR_SAMPLE_S = 1.0
 REPLAY_PURGE_S = 600.0
 STOP_DRAIN_S = 2.0
+APPROVAL_LOG_KEEP_S = 7 * 86400.0
+"""Decided, timed-out and manual-mode-logged commands are forgotten this long after they expired."""
 
 
 class NorthboundService:
@@ -333,6 +335,8 @@ class NorthboundService:
                 if now_mono - last_purge >= REPLAY_PURGE_S and self._replay is not None:
                     last_purge = now_mono
                     await asyncio.to_thread(self._replay.purge, self._clock())
+                    if self._approvals is not None:
+                        await asyncio.to_thread(self._approvals.purge, self._clock() - APPROVAL_LOG_KEEP_S)
             except Exception:
                 log.exception("northbound housekeeping failed; continuing")
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from zoe_ems.config.frequency import FFR_ACTIVATION_S
+from zoe_ems.frequency.orders import ServiceOrder, order_problem
 from zoe_ems.northbound.limits import PRICE_LIMIT_EUR_PER_KWH, SiteLimits
 from zoe_ems.northbound.messages import (
     COMMAND_ADAPTER,
@@ -221,8 +223,12 @@ def _frequency_service_problem(command: FrequencyServiceCommand, limits: SiteLim
         if problem is not None:
             return problem
     if body.service == "ffr":
-        if body.trigger_hz is not None and not 49.0 <= body.trigger_hz <= 49.9:
-            return f"body.trigger_hz = {body.trigger_hz:g} Hz is outside [49.0, 49.9] Hz for ffr"
+        if body.trigger_hz is not None and round(body.trigger_hz, 3) not in FFR_ACTIVATION_S:
+            allowed = ", ".join(f"{t:g}" for t in FFR_ACTIVATION_S)
+            return (
+                f"body.trigger_hz = {body.trigger_hz:g} Hz is not an ffr trigger level (one of {allowed} Hz; "
+                "the over-frequency mirror is set in the site file: control.ffr.over_trigger_hz)"
+            )
         if body.deadband_hz is not None or body.full_activation_hz is not None:
             return "body.deadband_hz / body.full_activation_hz do not apply to ffr"
     else:
@@ -237,7 +243,18 @@ def _frequency_service_problem(command: FrequencyServiceCommand, limits: SiteLim
                 f"body.full_activation_hz = {body.full_activation_hz:g} Hz is outside "
                 f"[{full_range[0]:g}, {full_range[1]:g}] Hz for {body.service}"
             )
-    return None
+    if not body.enabled:
+        return None
+    # The exact service the runtime would arm: the site file's settings with the order laid over, fully validated.
+    order = ServiceOrder(
+        service=body.service,
+        power_kw=body.power_kw,
+        trigger_hz=body.trigger_hz,
+        deadband_hz=body.deadband_hz,
+        full_activation_hz=body.full_activation_hz,
+        min_duration_s=body.min_duration_s,
+    )
+    return order_problem(limits.frequency_base, order)
 
 
 def _schema_reason(exc: ValidationError) -> str:

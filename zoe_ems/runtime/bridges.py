@@ -16,15 +16,19 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from drivers.points import DeviceKind
 from zoe_ems.config import SiteConfig
-from zoe_ems.config.frequency import DcConfig, FcrConfig, FfrConfig
+from zoe_ems.frequency.orders import ServiceConfigs, ServiceOrder, apply_orders
 from zoe_ems.frequency.responder import FrequencyResponder, reserved_w
-from zoe_ems.northbound.frequency_services import FrequencyServiceRegistry
+from zoe_ems.northbound.frequency_services import FrequencyServiceEntry, FrequencyServiceRegistry
 from zoe_ems.northbound.service import NorthboundService
 from zoe_ems.northbound.telemetry import TelemetryData
 from zoe_ems.site.points import Snapshot
 from zoe_ems.storage.history import query_series, resample_mean
+
+log = structlog.get_logger(__name__)
 
 INPUT_CHANGING_ACKS = frozenset({"accepted", "superseded", "expired", "completed"})
 """Ack statuses sent right after the command processor changed the control inputs."""
@@ -133,13 +137,22 @@ class AlarmTracker:
 
 
 class FrequencyOrders:
-    """Applies `frequency_service` orders on top of the site file's service settings while they are active."""
+    """Applies `frequency_service` orders on top of the site file's service settings while they are active.
+
+    Each ordered service is built with full validation (``zoe_ems.frequency.orders``). An order that does not
+    give a valid service (the command validator should already have rejected it) is logged with the field it
+    got wrong and skipped: that service keeps the site file's settings, and the loop goes on. The responder
+    keeps every service whose settings did not change, so a rebuild never resets an FFR activation under way.
+    """
 
     def __init__(self, config: SiteConfig, responder: FrequencyResponder, registry: FrequencyServiceRegistry) -> None:
-        self._base = config.control
+        control = config.control
+        self._base = ServiceConfigs(ffr=control.ffr, fcr=control.fcr, dc=control.dc)
         self._responder = responder
         self._registry = registry
         self._applied: tuple[tuple[str, str], ...] = ()
+        self.problems: dict[str, str] = {}
+        """Command id → why its order was not applied (for status and tests)."""
 
     def refresh(self, now_utc: float, on_reserve: Callable[[float, float], None]) -> bool:
         """Re-arm the responder when the set of active orders changed; returns True on a change."""
@@ -148,31 +161,29 @@ class FrequencyOrders:
         if key == self._applied:
             return False
         self._applied = key
-        ffr: FfrConfig = self._base.ffr
-        fcr: FcrConfig = self._base.fcr
-        dc: DcConfig = self._base.dc
-        for name, entry in active.items():
-            power_kw = entry.power_w / 1000.0
-            if name == "ffr":
-                update: dict[str, Any] = {"enabled": True, "power_kw": power_kw}
-                if entry.trigger_hz is not None:
-                    update["trigger_hz"] = entry.trigger_hz
-                ffr = ffr.model_copy(update=update)
-            elif name == "fcr":
-                update = {"enabled": True, "power_kw": power_kw}
-                if entry.deadband_hz is not None:
-                    update["deadband_mhz"] = entry.deadband_hz * 1000.0
-                if entry.full_activation_hz is not None:
-                    update["full_activation_mhz"] = entry.full_activation_hz * 1000.0
-                fcr = fcr.model_copy(update=update)
-            elif name == "dc":
-                dc = dc.model_copy(update={"enabled": True, "low_power_kw": power_kw, "high_power_kw": power_kw})
+        orders = [(entry.command_id, _order(entry)) for entry in active.values()]
+        configs, problems = apply_orders(self._base, orders)
+        for command_id, reason in problems.items():
+            if command_id not in self.problems:
+                log.error("frequency_service order not applied", command_id=command_id, reason=reason)
+        self.problems = problems
         responder = self._responder
-        responder.ffr, responder.fcr, responder.dc = ffr, fcr, dc
+        responder.ffr, responder.fcr, responder.dc = configs.ffr, configs.fcr, configs.dc
         responder.rebuild()
-        charge_w, discharge_w = reserved_w(ffr, fcr, dc)
+        charge_w, discharge_w = reserved_w(configs.ffr, configs.fcr, configs.dc)
         on_reserve(charge_w, discharge_w)
         return True
+
+
+def _order(entry: FrequencyServiceEntry) -> ServiceOrder:
+    return ServiceOrder(
+        service=entry.service,
+        power_kw=entry.power_w / 1000.0,
+        trigger_hz=entry.trigger_hz,
+        deadband_hz=entry.deadband_hz,
+        full_activation_hz=entry.full_activation_hz,
+        min_duration_s=entry.min_duration_s,
+    )
 
 
 def with_reserve(params: Any, base_up_w: float, base_down_w: float, charge_w: float, discharge_w: float) -> Any:
