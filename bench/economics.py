@@ -4,10 +4,12 @@ Strategies, each simulated over the same consecutive days at 15-min resolution:
   no battery; rule-based self-consumption; MPC re-planning every 15 min with perfect load/PV knowledge;
   MPC with its own forecasts (weekly load profile, clear-sky PV scaled by recent production); and the
   perfect-foresight optimum over the whole period solved as one LP (HiGHS).
-The MPC sees day-ahead prices only as the market publishes them (next day from 13:00 Brussels time);
-unpublished hours are forecast as the same hour one day earlier. Costs include energy (buy = spot + grid
-fee, sell = spot - fee), monthly demand charges and battery wear; the energy left at the end is credited at
-the same value for every strategy.
+The MPC runs with the site file's defaults (horizon, terminal value of stored energy, expected monthly peak from
+the measured history), as the daemon does. It sees day-ahead prices only as the market publishes them (next day
+from 13:00 Brussels time); unpublished hours are forecast as the same hour one day earlier. Costs include energy
+(buy = spot + grid fee, sell = spot - fee), monthly demand charges and battery wear; the energy left at the end
+is credited at the same value for every strategy. Load and PV are synthetic (seeded) and do not depend on the
+horizon.
 
     python bench/economics.py [--json] [--quick] [--prices PATH] [--days N] [--start YYYY-MM-DD] ...
 
@@ -28,10 +30,12 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from zoe_ems.config.optimizer import BatteryEconomicsConfig, ExpectedPeakConfig, OptimizerConfig
 from zoe_ems.optimizer.clearsky import clear_sky_pv_fraction
 from zoe_ems.optimizer.exact_lp import DemandPeriod, solve_exact
 from zoe_ems.optimizer.forecast import LoadForecaster, PvForecaster
 from zoe_ems.optimizer.model import MpcModel, OsqpSettings
+from zoe_ems.optimizer.peak import ExpectedPeak, Fleet
 from zoe_ems.optimizer.problem import BatterySpec, FloatArray, ModelSpec, MpcInputs
 from zoe_ems.optimizer.tariffs import fill_unknown, load_price_csv
 
@@ -42,6 +46,9 @@ DAY_STEPS = 96
 BRUSSELS = ZoneInfo("Europe/Brussels")
 LAT, LON = 50.85, 4.35
 WARMUP_DAYS = 28
+DATA_PAD_STEPS = 7 * DAY_STEPS
+"""Synthetic data always extends this far past the simulated days (at least the horizon), so that load and PV
+do not depend on the horizon (the random draws follow the series' length)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,10 @@ class Site:
     degradation: float
     efficiency: float
     horizon_h: float
+    terminal_value: float | None
+    """EUR/kWh of stored energy at the horizon end in the MPC; None = the optimizer's default (as the daemon)."""
+    expected_peak_days: int
+    expected_peak_fraction: float
 
 
 def main() -> int:
@@ -78,7 +89,26 @@ def main() -> int:
     parser.add_argument("--export-limit-kw", type=float, default=400.0)
     parser.add_argument("--degradation", type=float, default=0.02, help="EUR per kWh throughput")
     parser.add_argument("--efficiency", type=float, default=0.95, help="one-way efficiency")
-    parser.add_argument("--horizon-h", type=float, default=36.0)
+    defaults = OptimizerConfig()
+    parser.add_argument("--horizon-h", type=float, default=defaults.horizon_h, help="MPC horizon (site file default)")
+    parser.add_argument(
+        "--terminal-value",
+        type=float,
+        default=BatteryEconomicsConfig().terminal_value_eur_per_kwh,
+        help="EUR/kWh of stored energy at the horizon end (default: the optimizer's own, as in the daemon)",
+    )
+    parser.add_argument(
+        "--expected-peak-days",
+        type=int,
+        default=ExpectedPeakConfig().lookback_days,
+        help="history days for the expected monthly peak (optimizer.expected_peak.lookback_days; 0: off)",
+    )
+    parser.add_argument(
+        "--expected-peak-fraction",
+        type=float,
+        default=ExpectedPeakConfig().fraction,
+        help="optimizer.expected_peak.fraction (0: off)",
+    )
     parser.add_argument(
         "--osqp-alpha", type=float, default=OsqpSettings().alpha, help="OSQP relaxation (OSQP's own default: 1.6)"
     )
@@ -86,6 +116,7 @@ def main() -> int:
         "--perfect-prices", action="store_true", help="the MPC sees all future prices (separates price uncertainty)"
     )
     parser.add_argument("--osqp-eps", type=float, default=OsqpSettings().eps_abs, help="OSQP eps_abs = eps_rel")
+    parser.add_argument("--no-forecasts", action="store_true", help="skip the MPC with its own forecasts (faster)")
     args = parser.parse_args()
     days = args.days or (7 if args.quick else 60)
     site = Site(
@@ -101,11 +132,22 @@ def main() -> int:
         args.degradation,
         args.efficiency,
         args.horizon_h,
+        args.terminal_value,
+        args.expected_peak_days,
+        args.expected_peak_fraction,
     )
     started = time.perf_counter()
     load_start = _loadavg()
     settings = OsqpSettings(alpha=args.osqp_alpha, eps_abs=args.osqp_eps, eps_rel=args.osqp_eps)
-    result = run(site, args.prices, args.start, days, settings, perfect_prices=args.perfect_prices)
+    result = run(
+        site,
+        args.prices,
+        args.start,
+        days,
+        settings,
+        perfect_prices=args.perfect_prices,
+        forecasts=not args.no_forecasts,
+    )
     result["perfect_prices"] = args.perfect_prices
     result["elapsed_s"] = round(time.perf_counter() - started, 1)
     result["osqp"] = {"alpha": args.osqp_alpha, "eps": args.osqp_eps}
@@ -118,7 +160,13 @@ def main() -> int:
 
 
 def run(
-    site: Site, prices_path: Path, start_date: str, days: int, settings: OsqpSettings, perfect_prices: bool = False
+    site: Site,
+    prices_path: Path,
+    start_date: str,
+    days: int,
+    settings: OsqpSettings,
+    perfect_prices: bool = False,
+    forecasts: bool = True,
 ) -> dict[str, object]:
     prices = load_price_csv(prices_path)
     spot_all = np.repeat(prices.values, round(prices.step_s / STEP_S))
@@ -127,8 +175,8 @@ def run(
     n_sim = days * DAY_STEPS
     horizon = round(site.horizon_h * 3600.0 / STEP_S)
     begin = first - WARMUP_DAYS * DAY_STEPS
-    total = WARMUP_DAYS * DAY_STEPS + n_sim + horizon
-    if begin < DAY_STEPS or first + n_sim + horizon > spot_all.size:
+    total = WARMUP_DAYS * DAY_STEPS + n_sim + max(horizon, DATA_PAD_STEPS)
+    if begin < DAY_STEPS or begin + total > spot_all.size:
         raise SystemExit(f"--start/--days: outside the price file ({prices_path})")
     times: FloatArray = prices.start_utc + STEP_S * np.arange(begin, begin + total, dtype=np.float64)
     load, pv = synthetic_site(site, times)
@@ -183,9 +231,10 @@ def run(
     results["optimum"] = ctx.evaluate(optimum)
     log(f"perfect-foresight LP: {results['optimum']['total_eur']:.0f} EUR ({time.perf_counter() - tick:.1f} s)")
     solve_ms: dict[str, list[float]] = {}
-    for name, forecasts in (("mpc_perfect_knowledge", False), ("mpc_forecasts", True)):
+    strategies = (("mpc_perfect_knowledge", False), ("mpc_forecasts", True))
+    for name, with_forecasts in strategies if forecasts else strategies[:1]:
         tick = time.perf_counter()
-        power, times_ms = ctx.mpc(horizon, forecasts)
+        power, times_ms = ctx.mpc(horizon, with_forecasts)
         results[name] = ctx.evaluate(power)
         solve_ms[name] = times_ms
         log(f"{name}: {results[name]['total_eur']:.0f} EUR ({time.perf_counter() - tick:.1f} s)")
@@ -194,6 +243,7 @@ def run(
     captured = {
         name: round((base - results[name]["total_eur"]) / best * 100.0, 2) if best > 0 else None
         for name in ("self_consumption", "mpc_perfect_knowledge", "mpc_forecasts", "optimum")
+        if name in results
     }
     log(f"share of the optimum's savings: {captured}")
     return {
@@ -304,6 +354,13 @@ class Context:
             latitude=LAT, longitude=LON, peak_w=self.site.pv_kwp * 1e3, history_days=3, recency_half_life_days=1.0
         )
         history = ArrayHistory(self.times, {"load_w": self.load, "pv_w": self.pv})
+        # As the daemon's SiteInputsBuilder: the expected monthly peak from measured history (both strategies).
+        expected = ExpectedPeak(
+            lookback_days=self.site.expected_peak_days,
+            fraction=self.site.expected_peak_fraction,
+            timezone=str(BRUSSELS),
+        )
+        fleet = Fleet.of((self.battery,))
         b = self.battery
         soc = 0.5
         peak = 0.0
@@ -319,8 +376,8 @@ class Context:
             window = self.spot[i - DAY_STEPS : i + horizon].copy()
             window[self.times[i - DAY_STEPS : i + horizon] >= known_until] = np.nan
             spot = fill_unknown(window, STEP_S)[DAY_STEPS:]
+            history.now = now
             if forecasts:
-                history.now = now
                 load = load_fc.forecast(history, now, STEP_S, horizon)
                 pv = pv_fc.forecast(history, now, STEP_S, horizon)
                 load[0], pv[0] = self.load[i], self.pv[i]  # the current interval is measured
@@ -333,7 +390,10 @@ class Context:
             inputs.demand_mask = month_mask
             inputs.next_period_mask = 1.0 - month_mask
             inputs.next_period_demand_charge_eur_per_kw = self.site.demand_charge
-            inputs.terminal_value_eur_per_kwh = np.array([self.terminal])
+            inputs.terminal_value_eur_per_kwh = (
+                None if self.site.terminal_value is None else np.array([self.site.terminal_value])
+            )
+            inputs.expected_peak_w = expected.floor_w(history, now, STEP_S, fleet)
             plan = model.solve(inputs)
             solve_ms.append(plan.solve_time_s * 1000.0)
             p = float(plan.battery_p_w[0, 0])

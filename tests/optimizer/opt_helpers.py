@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
+from zoe_ems.config import SiteConfig
 from zoe_ems.optimizer.problem import BatterySpec, ModelSpec, MpcInputs
 
 
@@ -65,3 +69,32 @@ def random_instance(seed: int, n: int = 96, n_bat: int = 1) -> tuple[ModelSpec, 
         peak_so_far_w=float(rng.uniform(0, 200) * 1e3),
     )
     return spec, inputs
+
+
+def site_config(db_path: Path, optimizer: dict[str, Any] | None = None) -> SiteConfig:
+    """Grid meter, one 50 kW / 100 kWh battery (pcs1 with bms1), the optimizer enabled (12 h unless overridden)."""
+
+    def transport(port: int) -> dict[str, Any]:
+        return {"type": "modbus_tcp", "host": "127.0.0.1", "port": port}
+
+    return SiteConfig(
+        site={
+            "id": "opt-site",
+            "timezone": "Europe/Brussels",
+            "grid": {"import_limit_kw": 300.0, "export_limit_kw": 100.0},
+        },
+        devices=[
+            {"id": "grid", "kind": "meter", "role": "grid", "driver": "x", "transport": transport(20_001)},
+            {"id": "bms1", "kind": "bms", "driver": "x", "transport": transport(20_002), "capacity_kwh": 100.0},
+            {
+                "id": "pcs1",
+                "kind": "pcs",
+                "driver": "x",
+                "transport": transport(20_003),
+                "rated_power_kw": 50.0,
+                "bms": "bms1",
+            },
+        ],
+        storage={"path": str(db_path)},
+        optimizer={"enabled": True, "horizon_h": 12, **(optimizer or {})},
+    )

@@ -79,7 +79,7 @@ def site_config(
         "devices": devices,
         "control": control or {},
         "storage": {"path": str(db_path)},
-        "optimizer": {"enabled": True, **(optimizer or {})},
+        "optimizer": {"enabled": True, "horizon_h": 36, **(optimizer or {})},
     }
     return SiteConfig(**data)
 

@@ -15,6 +15,9 @@ from zoe_ems.config.base import StrictModel
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _ALL_DAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DEFAULT_MAX_PLAN_AGE_H = 36.0
+"""A plan is followed at most this long without a successful re-plan unless ``plan_max_age_min`` says otherwise
+(beyond the published day-ahead prices a long horizon only holds forecasts)."""
 
 
 class FixedEnergyPrice(StrictModel):
@@ -140,20 +143,43 @@ class ForecastConfig(StrictModel):
         return value
 
 
+class ExpectedPeakConfig(StrictModel):
+    """Demand charge: the plan does not shave below the peak the billing period is expected to reach anyway."""
+
+    lookback_days: int = Field(
+        default=28, ge=0, le=365, description="days of history for the expected monthly peak (0: no expectation)"
+    )
+    fraction: float = Field(
+        default=0.95,
+        ge=0,
+        le=2,
+        description="expected peak = fraction x the highest daily import the batteries could have held in the "
+        "lookback (0: off)",
+    )
+
+
 class OptimizerConfig(StrictModel):
     """Model-predictive planner."""
 
     enabled: bool = False
-    horizon_h: float = Field(default=36.0, gt=0, le=168)
+    horizon_h: float = Field(
+        default=96.0,
+        gt=0,
+        le=168,
+        description="planning horizon; unpublished prices are forecast (same hour a day earlier)",
+    )
     step_min: int = Field(default=15, ge=5, le=60)
     tariff: TariffConfig = Field(default_factory=TariffConfig)
     battery: BatteryEconomicsConfig = Field(default_factory=BatteryEconomicsConfig)
     forecast: ForecastConfig = Field(default_factory=ForecastConfig)
+    expected_peak: ExpectedPeakConfig = Field(default_factory=ExpectedPeakConfig)
     replan_soc_deviation: float = Field(
         default=0.05, gt=0, le=1, description="re-plan early when measured SOC is this far from the plan"
     )
     plan_max_age_min: float | None = Field(
-        default=None, gt=0, description="stop following a plan this old when re-planning fails (default: horizon)"
+        default=None,
+        gt=0,
+        description="stop following a plan this old when re-planning fails (default: the horizon, at most 36 h)",
     )
 
     @model_validator(mode="after")
@@ -172,3 +198,10 @@ class OptimizerConfig(StrictModel):
     @property
     def step_s(self) -> float:
         return self.step_min * 60.0
+
+    @property
+    def plan_max_age_s(self) -> float:
+        """How long a plan is followed when re-planning fails or is skipped."""
+        if self.plan_max_age_min is not None:
+            return self.plan_max_age_min * 60.0
+        return min(self.horizon_h, DEFAULT_MAX_PLAN_AGE_H) * 3600.0

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         ModelSpec,
         MpcInputs,
         MpcSolution,
+        PlanSkipped,
     )
     from zoe_ems.optimizer.series import TimeSeries
     from zoe_ems.optimizer.site import SiteInputsBuilder, SiteState, model_spec_from_config
@@ -37,7 +38,16 @@ _MODULES = {
     "forecast": ("ForecastScore", "ForecastTracker", "HistorySource", "LoadForecaster", "PvForecaster"),
     "model": ("MpcModel", "OsqpSettings", "SolveError"),
     "planner": ("PlannerService", "PlanRecord", "planned_soc_at", "solution_to_plan"),
-    "problem": ("BatterySpec", "CostBreakdown", "EvRequest", "InputError", "ModelSpec", "MpcInputs", "MpcSolution"),
+    "problem": (
+        "BatterySpec",
+        "CostBreakdown",
+        "EvRequest",
+        "InputError",
+        "ModelSpec",
+        "MpcInputs",
+        "MpcSolution",
+        "PlanSkipped",
+    ),
     "series": ("TimeSeries",),
     "site": ("SiteInputsBuilder", "SiteState", "model_spec_from_config"),
     "summary": ("plan_to_dict", "render_plan_text"),
@@ -60,6 +70,7 @@ __all__ = [
     "MpcSolution",
     "OsqpSettings",
     "PlanRecord",
+    "PlanSkipped",
     "PlannerService",
     "PvForecaster",
     "SiteInputsBuilder",

@@ -45,7 +45,11 @@ def solve_exact(
                 charge_eur_per_kw=prepared.demand_charge,
                 floor_w=prepared.peak_floor * base,
             ),
-            DemandPeriod(mask=prepared.next_mask == 1.0, charge_eur_per_kw=prepared.demand_charge_next),
+            DemandPeriod(
+                mask=prepared.next_mask == 1.0,
+                charge_eur_per_kw=prepared.demand_charge_next,
+                floor_w=prepared.peak_floor_next * base,
+            ),
         ]
     started = time.perf_counter()
     x, objective = _solve(spec, prepared, periods)

@@ -20,12 +20,15 @@ import numpy as np
 
 from zoe_ems.control.inputs import SchedulePlan
 from zoe_ems.optimizer.model import MpcModel, OsqpSettings
-from zoe_ems.optimizer.problem import ModelSpec, MpcInputs, MpcSolution
+from zoe_ems.optimizer.problem import ModelSpec, MpcInputs, MpcSolution, PlanSkipped
 from zoe_ems.waits import wait_event
 
 log = logging.getLogger(__name__)
 
 ALARM_CODE = "optimizer_failed"
+SKIP_RETRY_S = 10.0
+"""After a skipped attempt (e.g. SOC not read yet at start-up) the planner tries again this soon, not only at the
+next step boundary."""
 
 
 class InputsSource(Protocol):
@@ -61,6 +64,7 @@ class PlannerService:
         settings: OsqpSettings | None = None,
         max_plan_age_s: float | None = None,
         soc_deviation: float = 0.05,
+        skip_retry_s: float = SKIP_RETRY_S,
     ) -> None:
         self._source = source
         self._on_plan = on_plan
@@ -69,6 +73,7 @@ class PlannerService:
         self._settings = settings or OsqpSettings()
         self._max_plan_age_s = max_plan_age_s
         self._soc_deviation = soc_deviation
+        self._skip_retry_s = skip_retry_s
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zoe-optimizer")
         self._models: dict[ModelSpec, MpcModel] = {}
         self._wake = asyncio.Event()
@@ -77,6 +82,10 @@ class PlannerService:
         self.failures = 0
         self.alarm_active = False
         self.last_error = ""
+        self.skip_reason = ""
+        """Why the latest attempt did not solve (``PlanSkipped``, e.g. battery SOC unknown); "" after a solve."""
+        self.skips = 0
+        """Attempts skipped in a row."""
 
     def request_replan(self, reason: str) -> None:
         """Ask for a re-plan soon (new prices, forecasts, DOE, ...). Safe to call from the event loop."""
@@ -117,8 +126,11 @@ class PlannerService:
         now = self._clock()
         next_boundary = (np.floor(now / spec_step) + 1.0) * spec_step
         timeout = max(0.0, next_boundary - now) + 0.001
+        retry = bool(self.skip_reason) and timeout > self._skip_retry_s
+        if retry:
+            timeout = self._skip_retry_s
         if not await wait_event(self._wake, timeout):
-            return "step"
+            return "retry after skip" if retry else "step"
         self._wake.clear()
         reasons, self._reasons = self._reasons, []
         return ",".join(dict.fromkeys(reasons)) or "request"
@@ -134,12 +146,19 @@ class PlannerService:
             record = await loop.run_in_executor(self._executor, self._solve_blocking, reason)
         except asyncio.CancelledError:
             raise
+        except PlanSkipped as exc:
+            self._skip(str(exc))
+            return None
         except Exception as exc:  # any failure keeps the last plan; the daemon must not crash
             self._fail(exc)
             return None
         self.latest = record
         self.failures = 0
         self.last_error = ""
+        if self.skip_reason:
+            log.info("optimizer: planning again after %d skipped attempt(s)", self.skips)
+        self.skip_reason = ""
+        self.skips = 0
         self._on_plan(record.plan)
         if self.alarm_active:
             self.alarm_active = False
@@ -170,13 +189,26 @@ class PlannerService:
             created_utc=now, reason=reason, inputs=inputs, solution=solution, plan=plan, capacity_wh=capacity
         )
 
+    def _skip(self, reason: str) -> None:
+        """Inputs not trustworthy (no solve, no alarm: the cause, e.g. a silent BMS, raises its own)."""
+        if self.skips == 0 or not self.skip_reason.startswith(reason):
+            log.warning("optimizer: planning skipped: %s", reason)
+        self.skips += 1
+        self.skip_reason = f"{reason}{self._keep_last_plan()}"
+
     def _fail(self, exc: Exception) -> None:
         self.failures += 1
         self.last_error = f"{type(exc).__name__}: {exc}"
         log.warning("optimizer: planning failed (%d in a row): %s", self.failures, self.last_error)
+        kept = self._keep_last_plan()
+        if self._on_alarm is not None:
+            self._on_alarm(ALARM_CODE, f"optimizer failed: {self.last_error}{kept}", True)
+        self.alarm_active = True
+
+    def _keep_last_plan(self) -> str:
+        """Trim the last plan to its max age (re-publishing it when trimmed); returns what is followed now."""
         now = self._clock()
         record = self.latest
-        kept = ""
         if record is not None and self._max_plan_age_s is not None:
             limit = record.created_utc + self._max_plan_age_s
             if record.plan.end_utc > limit:
@@ -186,12 +218,8 @@ class PlannerService:
                     self.latest = replace(record, plan=trimmed)
                     self._on_plan(trimmed)
         if self.latest is not None and self.latest.plan.end_utc > now:
-            kept = f"; following the last plan until {self.latest.plan.end_utc:.0f}"
-        else:
-            kept = "; no valid plan left, control falls back to self-consumption"
-        if self._on_alarm is not None:
-            self._on_alarm(ALARM_CODE, f"optimizer failed: {self.last_error}{kept}", True)
-        self.alarm_active = True
+            return f"; following the last plan until {self.latest.plan.end_utc:.0f}"
+        return "; no valid plan left, control falls back to self-consumption"
 
 
 def solution_to_plan(solution: MpcSolution, capacity_wh: tuple[float, ...]) -> SchedulePlan:

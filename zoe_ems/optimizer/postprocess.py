@@ -92,8 +92,10 @@ def plan_cost(
     in_next = prepared.next_mask == 1.0
     step_import = imported + prepared.peak_offset
     peak = max(prepared.peak_floor, float(np.max(step_import[in_period], initial=0.0)))
-    peak_next = float(np.max(step_import[in_next], initial=0.0))
-    demand_eur = (prepared.demand_charge * (peak - prepared.peak_floor) + prepared.demand_charge_next * peak_next) * kw
+    peak_next = max(prepared.peak_floor_next, float(np.max(step_import[in_next], initial=0.0)))
+    demand_eur = (
+        prepared.demand_charge * (peak - prepared.peak_reached) + prepared.demand_charge_next * peak_next
+    ) * kw
     degradation_eur = float(np.sum(prepared.degradation[:, None] * np.abs(net))) * dt * kw if net.size else 0.0
     terminal_eur = float(np.sum(prepared.terminal_value * energy[:, -1])) * kw if energy.size else 0.0
     overrun = np.maximum(imported - prepared.import_limit, 0.0)

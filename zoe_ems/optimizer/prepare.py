@@ -47,6 +47,11 @@ class Prepared:
     capacity: FloatArray
     degradation: FloatArray
     peak_floor: float
+    """Floor of the current period's planned peak: the peak reached, or the expected peak when higher."""
+    peak_reached: float
+    """Peak already reached this period (the plan's demand cost counts only what lies above it)."""
+    peak_floor_next: float
+    """Floor of the next period's planned peak (the expected peak)."""
     demand_charge: float
     demand_charge_next: float
     peak_relax: FloatArray
@@ -164,6 +169,8 @@ def prepare(spec: ModelSpec, inputs: MpcInputs) -> Prepared:
         raise InputError("demand_charge_eur_per_kw: must be >= 0")
     if inputs.peak_so_far_w < 0 or not np.isfinite(inputs.peak_so_far_w):
         raise InputError("peak_so_far_w: must be a finite value >= 0")
+    if inputs.expected_peak_w < 0 or not np.isfinite(inputs.expected_peak_w):
+        raise InputError("expected_peak_w: must be a finite value >= 0")
 
     ev_max, ev_required, ev_cap, ev_penalty = _evs(spec, inputs, base)
     ev_max = ev_max * head
@@ -195,7 +202,9 @@ def prepare(spec: ModelSpec, inputs: MpcInputs) -> Prepared:
         eta_d=eta_d,
         capacity=capacity,
         degradation=degradation,
-        peak_floor=inputs.peak_so_far_w / base,
+        peak_floor=max(inputs.peak_so_far_w, inputs.expected_peak_w) / base,
+        peak_reached=inputs.peak_so_far_w / base,
+        peak_floor_next=inputs.expected_peak_w / base if next_mask.any() else 0.0,
         demand_charge=inputs.demand_charge_eur_per_kw,
         demand_charge_next=inputs.next_period_demand_charge_eur_per_kw,
         peak_relax=(1.0 - mask) * max_import - mask * peak_offset,

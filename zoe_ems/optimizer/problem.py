@@ -112,6 +112,9 @@ class MpcInputs:
     """Charge on the billing-period peak (average import over one step)."""
     peak_so_far_w: float = 0.0
     """Peak already reached this billing period: the floor of the planned peak."""
+    expected_peak_w: float = 0.0
+    """Import level this billing period is expected to reach anyway (``peak.ExpectedPeak``): the plan does not
+    shave below it (it floors the current and the next period's planned peak); 0 = no expectation."""
     demand_mask: FloatArray | None = None
     """1 where a step counts for the current period's peak, 0 elsewhere; None = every step."""
     next_period_demand_charge_eur_per_kw: float = 0.0
@@ -186,6 +189,11 @@ class MpcSolution:
 
 class InputError(ValueError):
     """Bad optimizer input; the message names the field."""
+
+
+class PlanSkipped(RuntimeError):
+    """The inputs cannot be trusted right now (e.g. a battery SOC is unknown or stale): the planner does not
+    solve, keeps the last plan while it is valid and reports the reason (``PlannerService.skip_reason``)."""
 
 
 def _require(condition: bool, message: str) -> None:

@@ -19,6 +19,7 @@ from zoe_ems.config.model import SiteConfig
 from zoe_ems.control.inputs import EnvelopeInput
 from zoe_ems.frequency.responder import reserved_w
 from zoe_ems.optimizer.forecast import HistorySource, LoadForecaster, PvForecaster
+from zoe_ems.optimizer.peak import ExpectedPeak, Fleet
 from zoe_ems.optimizer.problem import BatterySpec, EvRequest, FloatArray, InputError, ModelSpec, MpcInputs
 from zoe_ems.optimizer.series import TimeSeries
 from zoe_ems.optimizer.tariffs import Tariff
@@ -129,6 +130,8 @@ class SiteInputsBuilder:
     history: HistorySource | None = None
     load_forecaster: LoadForecaster | None = None
     pv_forecaster: PvForecaster | None = None
+    expected_peak: ExpectedPeak | None = None
+    """Floor of the planned monthly peak from history; None on sites without a monthly demand charge."""
     last_forecasts: dict[str, TimeSeries] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -146,6 +149,18 @@ class SiteInputsBuilder:
         if self.pv_forecaster is None and site.latitude is not None and site.longitude is not None:
             peak = fc.pv_peak_kw * 1000.0 if fc.pv_peak_kw else None
             self.pv_forecaster = PvForecaster(latitude=site.latitude, longitude=site.longitude, peak_w=peak)
+        tariff = self.config.optimizer.tariff
+        expected = self.config.optimizer.expected_peak
+        if (
+            self.expected_peak is None
+            and tariff.demand_charge_eur_per_kw > 0
+            and tariff.billing_period == "month"
+            and expected.lookback_days > 0
+            and expected.fraction > 0
+        ):
+            self.expected_peak = ExpectedPeak(
+                lookback_days=expected.lookback_days, fraction=expected.fraction, timezone=site.timezone
+            )
 
     def spec(self) -> ModelSpec:
         """Model structure for the current state (the EV count can change)."""
@@ -178,6 +193,11 @@ class SiteInputsBuilder:
         if measured is not None and not start_utc <= measured < start_utc + step:
             measured = None
         terminal = self.config.optimizer.battery.terminal_value_eur_per_kwh
+        expected_peak = (
+            self.expected_peak.floor_w(self.history, start_utc, step, Fleet.of(spec.batteries))
+            if self.expected_peak is not None and spec.batteries
+            else 0.0
+        )
         return MpcInputs(
             start_utc=start_utc,
             load_w=load,
@@ -193,6 +213,7 @@ class SiteInputsBuilder:
             discharge_max_w=discharge_max,
             demand_charge_eur_per_kw=demand,
             peak_so_far_w=state.peak_so_far_w,
+            expected_peak_w=expected_peak,
             demand_mask=current,
             next_period_demand_charge_eur_per_kw=demand,
             next_period_mask=following,

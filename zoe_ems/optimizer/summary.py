@@ -55,6 +55,8 @@ def plan_to_dict(inputs: MpcInputs, solution: MpcSolution, capacity_wh: tuple[fl
         "status": solution.status,
         "solve_time_ms": round(solution.solve_time_s * 1000.0, 3),
         "peak_kw": round(solution.peak_w / 1000.0, 3),
+        "peak_reached_kw": round(inputs.peak_so_far_w / 1000.0, 3),
+        "expected_peak_kw": round(inputs.expected_peak_w / 1000.0, 3),
         "expected_cost_eur": {
             "total": round(cost.total_eur, 4),
             "energy": round(cost.energy_eur, 4),
@@ -75,7 +77,8 @@ def render_plan_text(summary: dict[str, Any], max_rows: int = 200) -> str:
         f"solve {summary['solve_time_ms']:.1f} ms",
         f"expected cost {cost['total']:.2f} EUR (energy {cost['energy']:.2f}, demand {cost['demand']:.2f}, "
         f"wear {cost['degradation']:.2f}, stored value -{cost['terminal_value']:.2f}, penalty {cost['penalty']:.2f})"
-        f"  peak {summary['peak_kw']:.1f} kW",
+        f"  peak {summary['peak_kw']:.1f} kW (reached {summary.get('peak_reached_kw', 0.0):.1f}, "
+        f"expected {summary.get('expected_peak_kw', 0.0):.1f})",
         f"{'start (UTC)':<20} {'buy':>7} {'sell':>7} {'load kW':>8} {'pv kW':>8} {'batt kW':>8} "
         f"{'grid kW':>8} {'soc':>6}",
     ]

@@ -26,12 +26,13 @@ from drivers.points import DeviceKind, MeterRole
 from zoe_ems.config import SiteConfig
 from zoe_ems.control.inputs import ControlInputs, SchedulePlan
 from zoe_ems.optimizer.forecast import ForecastTracker
-from zoe_ems.optimizer.problem import ModelSpec, MpcInputs
+from zoe_ems.optimizer.problem import ModelSpec, MpcInputs, PlanSkipped
 from zoe_ems.optimizer.series import TimeSeries
 from zoe_ems.optimizer.site import SiteInputsBuilder, SiteState, batteries_from_config
 from zoe_ems.optimizer.summary import plan_to_dict
 from zoe_ems.optimizer.tariffs import Tariff
 from zoe_ems.site.image import ProcessImage
+from zoe_ems.site.points import Snapshot
 from zoe_ems.storage.history import query_series, resample_mean
 
 if TYPE_CHECKING:
@@ -182,19 +183,28 @@ class Planning:
         # Imported here: the solver stack (cvxpy, OSQP, scipy) is loaded only on sites that run the optimizer.
         from zoe_ems.optimizer.planner import PlannerService
 
+        opt = config.optimizer
         self.planner: PlannerService = PlannerService(
-            source=_TrackingSource(self), on_plan=self._on_plan, on_alarm=self._on_alarm, clock=clock
+            source=_TrackingSource(self),
+            on_plan=self._on_plan,
+            on_alarm=self._on_alarm,
+            clock=clock,
+            max_plan_age_s=opt.plan_max_age_s,
+            soc_deviation=opt.replan_soc_deviation,
         )
         self.pending_records: list[tuple[float, str]] = []
 
     # -- inputs to the planner ---------------------------------------------------------------
 
     def fleet_soc(self) -> float | None:
-        socs = [self._soc_of(pcs_id) for pcs_id in self._pcs_ids]
+        """Capacity-weighted SOC of all batteries; None when any battery's SOC is unknown or stale."""
+        snapshot = self.image.snapshot()
+        socs = [self._soc_of(pcs_id, snapshot) for pcs_id in self._pcs_ids]
         capacity = [b.capacity_wh for b in self._batteries]
-        if not socs or sum(capacity) <= 0:
+        if not socs or sum(capacity) <= 0 or any(s is None for s in socs):
             return None
-        return float(sum(s * c for s, c in zip(socs, capacity, strict=False)) / sum(capacity))
+        known = [s for s in socs if s is not None]
+        return float(sum(s * c for s, c in zip(known, capacity, strict=False)) / sum(capacity))
 
     def on_prices(self, start_utc: float, step_s: float, buy: list[float], sell: list[float]) -> None:
         self.tariff.set_command_prices(start_utc, step_s, buy, sell)
@@ -230,6 +240,7 @@ class Planning:
             "failures": planner.failures,
             "alarm": planner.alarm_active,
             "last_error": planner.last_error or None,
+            "skipped": planner.skip_reason or None,
             "forecast_quality": dict(self.forecast_quality),
         }
 
@@ -239,15 +250,29 @@ class Planning:
 
     # -- private --------------------------------------------------------------------------------
 
-    def _soc_of(self, pcs_id: str) -> float:
+    def _soc_of(self, pcs_id: str, snapshot: Snapshot) -> float | None:
+        """The battery's SOC (its BMS first, then the PCS), None when unknown, stale or not finite."""
         device = self.config.device(pcs_id)
-        soc = self.image.latest(device.bms, "soc") if device.bms else None
-        if soc is None:
-            soc = self.image.latest(pcs_id, "soc")
-        return soc if soc is not None else self.config.control.soc_min
+        for source in (device.bms, pcs_id):
+            state = snapshot.devices.get(source) if source else None
+            soc = state.value("soc") if state is not None else None
+            if soc is not None and math.isfinite(soc):
+                return soc
+        return None
+
+    def _socs(self) -> list[float]:
+        """Every battery's SOC; raises PlanSkipped naming the batteries whose SOC is unknown or stale (the planner
+        must not plan from a made-up state)."""
+        snapshot = self.image.snapshot()
+        socs = {pcs_id: self._soc_of(pcs_id, snapshot) for pcs_id in self._pcs_ids}
+        unknown = [pcs_id for pcs_id, soc in socs.items() if soc is None]
+        if unknown:
+            raise PlanSkipped(f"battery SOC unknown or stale: {', '.join(unknown)}")
+        return [soc for soc in socs.values() if soc is not None]
 
     def _state(self) -> SiteState:
-        """Runs in the planner's worker thread (reads history)."""
+        """Runs in the planner's worker thread (reads history). Raises PlanSkipped when a SOC is unknown."""
+        socs = self._socs()
         now = self._clock()
         if now - self._peak_checked > 300.0:
             self._peak_checked = now
@@ -261,7 +286,7 @@ class Planning:
         step = self.config.optimizer.step_s
         step_start = math.floor(now / step) * step
         return SiteState(
-            soc=[self._soc_of(pcs_id) for pcs_id in self._pcs_ids],
+            soc=socs,
             peak_so_far_w=self._peak_w,
             envelopes=tuple(self.inputs.envelopes),
             measured_utc=now,
