@@ -91,6 +91,13 @@ def test_an_ffr_order_with_a_trigger_that_is_no_ffr_level_is_rejected_naming_bod
         apply_order(BASE, ServiceOrder(service="ffr", power_kw=10, trigger_hz=49.8))
 
 
+def test_an_ffr_order_with_an_over_trigger_arms_the_mirror_and_one_without_keeps_the_site_setting() -> None:
+    mirrored = apply_order(BASE, ServiceOrder(service="ffr", power_kw=10, over_trigger_hz=50.4))
+    assert mirrored.ffr.over_frequency and mirrored.ffr.over_trigger_hz == 50.4
+    plain = apply_order(BASE, ServiceOrder(service="ffr", power_kw=10))
+    assert plain.ffr.over_frequency is False and plain.ffr.over_trigger_hz == BASE.ffr.over_trigger_hz
+
+
 def test_a_dc_order_whose_full_activation_meets_the_site_knee_is_rejected_naming_the_field() -> None:
     # Alone each value is in range; with the site file's 200 mHz knee the curve would have no second segment.
     problem = order_problem(BASE, ServiceOrder(service="dc", power_kw=10, full_activation_hz=0.2))

@@ -71,3 +71,38 @@ async def test_ffr_order_is_checked_as_the_runtime_would_arm_it_on_the_site_sett
     message["body"]["min_duration_s"] = 5.0
     message["id"] += "-5s"
     assert isinstance(await validator.validate(json.dumps(signed(message, KEY)).encode()), Validated)
+
+
+def ffr_order_with_mirror(over_trigger_hz: float, service: str = "ffr") -> bytes:
+    message = json.loads(ffr_order(49.7))
+    message["body"]["over_trigger_hz"] = over_trigger_hz
+    message["body"]["service"] = service
+    if service != "ffr":
+        del message["body"]["trigger_hz"]
+    del message["sig"]
+    return json.dumps(signed(message, KEY)).encode()
+
+
+@pytest.mark.parametrize("over_trigger_hz", [50.3, 50.4, 50.5])
+async def test_ffr_order_may_arm_the_over_frequency_mirror_at_a_mirror_level(
+    validator: CommandValidator, over_trigger_hz: float
+) -> None:
+    result = await validator.validate(ffr_order_with_mirror(over_trigger_hz))
+    assert isinstance(result, Validated), result
+
+
+@pytest.mark.parametrize("over_trigger_hz", [50.2, 50.35, 50.6, 49.7])
+async def test_ffr_mirror_at_any_other_level_is_out_of_range_and_names_the_field(
+    validator: CommandValidator, over_trigger_hz: float
+) -> None:
+    result = await validator.validate(ffr_order_with_mirror(over_trigger_hz))
+    assert isinstance(result, Rejection), result
+    assert result.code == RANGE
+    assert result.reason.startswith(f"body.over_trigger_hz = {over_trigger_hz:g} Hz is not"), result.reason
+    assert "50.3, 50.4, 50.5" in result.reason
+
+
+async def test_an_over_trigger_does_not_apply_to_fcr(validator: CommandValidator) -> None:
+    result = await validator.validate(ffr_order_with_mirror(50.3, service="fcr"))
+    assert isinstance(result, Rejection) and result.code == RANGE, result
+    assert "body.over_trigger_hz" in result.reason

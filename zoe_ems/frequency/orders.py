@@ -29,6 +29,8 @@ class ServiceOrder:
     power_kw: float
     trigger_hz: float | None = None
     """ffr: under-frequency trigger (49.7, 49.6 or 49.5 Hz)."""
+    over_trigger_hz: float | None = None
+    """ffr: when given, the over-frequency mirror (charging) is armed at this trigger (50.3, 50.4 or 50.5 Hz)."""
     deadband_hz: float | None = None
     """fcr / dc: deadband around 50 Hz."""
     full_activation_hz: float | None = None
@@ -103,6 +105,7 @@ _BODY_FIELD = {
     "low_power_kw": "body.power_kw",
     "high_power_kw": "body.power_kw",
     "trigger_hz": "body.trigger_hz",
+    "over_trigger_hz": "body.over_trigger_hz",
     "support_s": "body.min_duration_s",
     "deadband_mhz": "body.deadband_hz",
     "full_activation_mhz": "body.full_activation_hz",
@@ -114,6 +117,9 @@ def _ffr(base: FfrConfig, order: ServiceOrder) -> FfrConfig:
     update: dict[str, Any] = {"enabled": True, "power_kw": order.power_kw}
     if order.trigger_hz is not None:
         update["trigger_hz"] = order.trigger_hz
+    if order.over_trigger_hz is not None:
+        update["over_frequency"] = True
+        update["over_trigger_hz"] = order.over_trigger_hz
     if order.min_duration_s is not None:
         update["support_s"] = ffr_support_s(order.min_duration_s)
     return _validated(FfrConfig, base, update, order.service)

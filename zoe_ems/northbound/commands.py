@@ -288,6 +288,7 @@ class CommandProcessor:
                     end_utc=end,
                     command_id=command.id,
                     trigger_hz=body_f.trigger_hz,
+                    over_trigger_hz=body_f.over_trigger_hz,
                     deadband_hz=body_f.deadband_hz,
                     full_activation_hz=body_f.full_activation_hz,
                     min_duration_s=body_f.min_duration_s,

@@ -23,6 +23,7 @@ class FrequencyServiceEntry:
     end_utc: float
     command_id: str
     trigger_hz: float | None = None
+    over_trigger_hz: float | None = None
     deadband_hz: float | None = None
     full_activation_hz: float | None = None
     min_duration_s: float | None = None

@@ -118,6 +118,10 @@ class FrequencyServiceBody(_Window):
     enabled: bool
     power_kw: float = Field(ge=0, description="contracted power of the service")
     trigger_hz: float | None = Field(default=None, description="ffr: under-frequency trigger (49.5, 49.6 or 49.7)")
+    over_trigger_hz: float | None = Field(
+        default=None,
+        description="ffr: also respond to over-frequency by charging, triggered at 50.3, 50.4 or 50.5 Hz (mirror)",
+    )
     deadband_hz: float | None = Field(default=None, ge=0, description="fcr / dc: deadband around 50 Hz")
     full_activation_hz: float | None = Field(
         default=None, gt=0, description="fcr / dc: deviation at which full power is delivered"

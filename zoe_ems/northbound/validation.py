@@ -227,13 +227,19 @@ def _frequency_service_problem(command: FrequencyServiceCommand, limits: SiteLim
             allowed = ", ".join(f"{t:g}" for t in FFR_ACTIVATION_S)
             return (
                 f"body.trigger_hz = {body.trigger_hz:g} Hz is not an ffr trigger level (one of {allowed} Hz; "
-                "the over-frequency mirror is set in the site file: control.ffr.over_trigger_hz)"
+                "the over-frequency mirror is body.over_trigger_hz)"
+            )
+        if body.over_trigger_hz is not None and round(100.0 - body.over_trigger_hz, 3) not in FFR_ACTIVATION_S:
+            mirrors = ", ".join(f"{100.0 - t:g}" for t in FFR_ACTIVATION_S)
+            return (
+                f"body.over_trigger_hz = {body.over_trigger_hz:g} Hz is not an ffr over-frequency trigger level "
+                f"(one of {mirrors} Hz)"
             )
         if body.deadband_hz is not None or body.full_activation_hz is not None:
             return "body.deadband_hz / body.full_activation_hz do not apply to ffr"
     else:
-        if body.trigger_hz is not None or body.min_duration_s is not None:
-            return f"body.trigger_hz / body.min_duration_s do not apply to {body.service}"
+        if body.trigger_hz is not None or body.over_trigger_hz is not None or body.min_duration_s is not None:
+            return f"body.trigger_hz / body.over_trigger_hz / body.min_duration_s do not apply to {body.service}"
         max_deadband = 0.01 if body.service == "fcr" else 0.015
         full_range = (0.1, 0.2) if body.service == "fcr" else (0.2, 0.5)
         if body.deadband_hz is not None and body.deadband_hz > max_deadband:
@@ -250,6 +256,7 @@ def _frequency_service_problem(command: FrequencyServiceCommand, limits: SiteLim
         service=body.service,
         power_kw=body.power_kw,
         trigger_hz=body.trigger_hz,
+        over_trigger_hz=body.over_trigger_hz,
         deadband_hz=body.deadband_hz,
         full_activation_hz=body.full_activation_hz,
         min_duration_s=body.min_duration_s,

@@ -180,6 +180,7 @@ def _order(entry: FrequencyServiceEntry) -> ServiceOrder:
         service=entry.service,
         power_kw=entry.power_w / 1000.0,
         trigger_hz=entry.trigger_hz,
+        over_trigger_hz=entry.over_trigger_hz,
         deadband_hz=entry.deadband_hz,
         full_activation_hz=entry.full_activation_hz,
         min_duration_s=entry.min_duration_s,
