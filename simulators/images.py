@@ -2,7 +2,8 @@
 
 Owns the choice by the site file's ``driver`` key and the adaptation of each image builder
 (``drivers.register_image.RegisterImage``, ``drivers.sunspec.image``) to the server's ``RegisterMap``
-protocol. Never models physics and never opens sockets.
+protocol, including the SunSpec layout a site file asks for in ``devices[].simulation`` (base address,
+control model). Never models physics and never opens sockets.
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from drivers.codec import CodecError
 from drivers.points import DeviceKind
 from drivers.profile import Function, ProfileError, load_profile
 from drivers.register_image import RegisterImage
-from drivers.sunspec.image import SunSpecImage, meter_image, pv_inverter_image, storage_inverter_image
+from drivers.sunspec.discovery import BASE_ADDRESSES
+from drivers.sunspec.image import (
+    DEFAULT_BASE,
+    SunSpecImage,
+    meter_image,
+    pv_inverter_image,
+    storage_inverter_image,
+)
 from drivers.sunspec.values import SunSpecValueError
 from simulators.battery import PcsModel
 from simulators.model import DeviceModel
@@ -31,7 +39,9 @@ SUNSPEC_KINDS = (DeviceKind.PCS, DeviceKind.PV_INVERTER, DeviceKind.METER)
 def register_map_for(device: DeviceConfig, model: DeviceModel) -> RegisterMap:
     """The register map of ``device``: its profile with the device's sign overrides, or a SunSpec image."""
     if device.driver == "sunspec":
-        return SunSpecRegisterMap.for_model(device.kind, model)
+        simulation = device.simulation
+        control = None if simulation.sunspec_control is None else int(simulation.sunspec_control)
+        return SunSpecRegisterMap.for_model(device.kind, model, base=simulation.sunspec_base, control_model=control)
     try:
         profile = load_profile(device.driver)
     except ProfileError as exc:
@@ -61,14 +71,32 @@ class SunSpecRegisterMap:
         self._count = addresses[-1] - addresses[0] + 1
 
     @classmethod
-    def for_model(cls, kind: DeviceKind, model: DeviceModel) -> SunSpecRegisterMap:
-        """Build the image that fits a simulated model (ratings and capacity from the model)."""
+    def for_model(
+        cls,
+        kind: DeviceKind,
+        model: DeviceModel,
+        *,
+        base: int = DEFAULT_BASE,
+        control_model: int | None = None,
+    ) -> SunSpecRegisterMap:
+        """Build the image that fits a simulated model (ratings and capacity from the model).
+
+        ``base``: address of the ``SunS`` marker (40000, 0 or 50000). ``control_model``: the only control
+        model to serve (pcs: 704 or 124, pv_inverter: 704 or 123); None gives both (pcs 704 + 124, PV 123 + 704).
+        """
+        if base not in BASE_ADDRESSES:
+            raise ValueError(f"SunSpec base must be one of {', '.join(map(str, BASE_ADDRESSES))}, not {base}")
         if kind is DeviceKind.PCS and isinstance(model, PcsModel):
-            image = storage_inverter_image(rated_w=model.rated_w, capacity_wh=model.pack.params.capacity_wh)
+            controls = _control_models(kind, control_model, default=(704, 124))
+            image = storage_inverter_image(
+                rated_w=model.rated_w, capacity_wh=model.pack.params.capacity_wh, control_models=controls, base=base
+            )
         elif kind is DeviceKind.PV_INVERTER and isinstance(model, PvInverterModel):
-            image = pv_inverter_image(rated_w=model.rated_w, control_models=(123, 704))
+            controls = _control_models(kind, control_model, default=(123, 704))
+            image = pv_inverter_image(rated_w=model.rated_w, control_models=controls, base=base)
         elif kind is DeviceKind.METER:
-            image = meter_image()
+            _control_models(kind, control_model, default=())
+            image = meter_image(base=base)
         else:
             raise _unsupported(kind)
         return cls(kind, image)
@@ -112,6 +140,19 @@ class SunSpecRegisterMap:
             fraction = controls.p_limit_fraction
             return {"p_limit_pct": 1.0 if fraction is None else fraction}
         return {}
+
+
+_CONTROL_MODELS: dict[DeviceKind, tuple[int, ...]] = {DeviceKind.PCS: (704, 124), DeviceKind.PV_INVERTER: (704, 123)}
+
+
+def _control_models(kind: DeviceKind, chosen: int | None, *, default: tuple[int, ...]) -> tuple[int, ...]:
+    if chosen is None:
+        return default
+    allowed = _CONTROL_MODELS.get(kind, ())
+    if chosen not in allowed:
+        choices = " or ".join(map(str, allowed)) if allowed else "none"
+        raise ValueError(f"a simulated SunSpec {kind.value} cannot serve control model {chosen} (choose {choices})")
+    return (chosen,)
 
 
 def _unsupported(kind: DeviceKind) -> ValueError:

@@ -3,8 +3,9 @@
 Precedence: storage power ``p_set_w`` via 704 (WSetEna, WSetMod=watts, WSet) else 124 (StorCtl_Mod,
 InWRte/OutWRte in % of WChaMax); PV curtailment ``p_limit_pct``/``p_limit_w`` via 704 (WMaxLimPctEna,
 WMaxLimPct) else 123 (WMaxLim_Ena, WMaxLimPct). Every plan first sets the reversion timer (so a silent
-EMS makes the device fall back to its own behaviour) and always re-asserts the enable flag. Pure
-planning: engineering values per SunSpec point; the driver encodes and writes them. No I/O.
+EMS makes the device fall back to its own behaviour) and always re-asserts the enable flag.
+``setpoint_from_storage_rates`` reads a 124 setpoint back. Pure planning: engineering values per SunSpec
+point; the driver encodes and writes them. No I/O.
 """
 
 from __future__ import annotations
@@ -134,6 +135,31 @@ def limit_fraction_from_watts(p_limit_w: float, rated_w: float | None) -> float:
     if p_limit_w < 0:
         raise ControlError(f"p_limit_w must be >= 0, got {p_limit_w}")
     return min(1.0, p_limit_w / rated_w)
+
+
+def setpoint_from_storage_rates(
+    mode: int | None,
+    in_pct: float | None,
+    out_pct: float | None,
+    w_cha_max_w: float | None,
+    *,
+    tolerance_pct: float = 0.0,
+) -> float | None:
+    """Read-back of a model 124 power setpoint: the power (W, passive: positive = charge) held by
+    ``InWRte`` / ``OutWRte`` (% of ``WChaMax``), or None when the registers do not hold one power.
+
+    That needs ``StorCtl_Mod`` with both the charge and the discharge bit set and ``InWRte`` = -``OutWRte``
+    (within ``tolerance_pct``, e.g. one register step), as ``plan_power_setpoint`` writes them; a band
+    between two different caps, or a single active cap, is a limit rather than a setpoint.
+    """
+    if mode is None or mode & 0b11 != 0b11:
+        return None
+    if in_pct is None or out_pct is None or w_cha_max_w is None or w_cha_max_w <= 0:
+        return None
+    if abs(in_pct + out_pct) > tolerance_pct + 1e-9:
+        return None
+    charge_pct = (in_pct - out_pct) / 2.0  # both rates name the same power; average away rounding
+    return charge_pct / 100.0 * w_cha_max_w
 
 
 def plan_release(models: Collection[int], kind: DeviceKind) -> list[WriteStep]:

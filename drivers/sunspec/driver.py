@@ -39,6 +39,7 @@ from drivers.sunspec.control import (
     plan_power_setpoint,
     plan_release,
     power_path,
+    setpoint_from_storage_rates,
 )
 from drivers.sunspec.discovery import BASE_ADDRESSES, ModelBlock, discover
 from drivers.sunspec.mapping import (
@@ -172,7 +173,7 @@ class SunSpecDriver:
         ranges: list[tuple[int, int]] = []
         for canonical in selected:
             for source, model in self._present_sources(canonical):
-                paths = [source.point, *(name for name, _ in source.conditions)]
+                paths = [source.point, *(name for name, _ in source.conditions), *source.needs]
                 ranges.extend(point_ranges(model.layout, model.block.address, paths))
         registers = await self._read_spans(plan_reads(ranges))
         self._remember(registers)
@@ -278,10 +279,31 @@ class SunSpecDriver:
             value = self._value(model, source.point, registers)
             if value is None:
                 continue
-            converted = self._convert(source.conversion, value)
+            if source.conversion is Conversion.STORAGE_RATES_124:
+                converted: PointReading = self._storage_setpoint_w(model, registers)
+            else:
+                converted = self._convert(source.conversion, value)
             if converted is not None:
                 return converted
         return None
+
+    def _storage_setpoint_w(self, model: _Model, registers: Mapping[int, int]) -> float | None:
+        """Model 124 read-back of ``p_set_w`` (InWRte / OutWRte in % of WChaMax, both caps active)."""
+
+        def number(path: str) -> float | None:
+            value = self._value(model, path, registers)
+            return float(value) if isinstance(value, int | float) else None
+
+        mode = self._value(model, "StorCtl_Mod", registers)
+        sf = self._cached_sf(model, "InWRte")
+        w_cha_max = number("WChaMax")
+        return setpoint_from_storage_rates(
+            mode if isinstance(mode, int) else None,
+            number("InWRte"),
+            number("OutWRte"),
+            w_cha_max if w_cha_max is not None else self._w_cha_max_w,
+            tolerance_pct=10.0**sf if sf is not None else 0.0,
+        )
 
     def _conditions_hold(self, source: Source, model: _Model, registers: Mapping[int, int]) -> bool:
         for name, expected in source.conditions:

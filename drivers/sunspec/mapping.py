@@ -46,6 +46,9 @@ class Conversion(StrEnum):
     """Models 101-113 ``St`` to 0 off, 1 standby, 2 running, 3 fault."""
     DER_STATE = "der_state"
     """Model 701 ``InvSt`` to 0 off, 1 standby, 2 running, 3 fault."""
+    STORAGE_RATES_124 = "storage_rates_124"
+    """Model 124 ``InWRte`` / ``OutWRte`` (% of ``WChaMax``) holding one power while ``StorCtl_Mod`` has the
+    charge and discharge bits set: that power in W (positive = charge); computed by the driver from ``needs``."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ class Source:
     """Points of the same model that must hold these values for ``point`` to apply (an unimplemented
     condition point counts as holding); otherwise the canonical value is ``otherwise``."""
     otherwise: float | None = None
+    needs: tuple[str, ...] = ()
+    """Other points of the same model that the conversion reads (read in the same pass as ``point``)."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,12 @@ _PV: tuple[CanonicalSource, ...] = (
 _PCS: tuple[CanonicalSource, ...] = (
     _c("p_w", _F, Source((701,), "W", Conversion.POWER), Source(_INV, "W", Conversion.POWER)),
     _c("q_var", _N, Source((701,), "Var", Conversion.POWER), Source(_INV, "VAr", Conversion.POWER)),
-    _c("p_set_w", _N, Source((704,), "WSet", Conversion.SETPOINT, (("WSetEna", 1), ("WSetMod", 1)), None)),
+    _c(
+        "p_set_w",
+        _N,
+        Source((704,), "WSet", Conversion.SETPOINT, (("WSetEna", 1), ("WSetMod", 1)), None),
+        Source((124,), "InWRte", Conversion.STORAGE_RATES_124, needs=("OutWRte", "StorCtl_Mod", "WChaMax")),
+    ),
     _c(
         "p_max_charge_w",
         _S,

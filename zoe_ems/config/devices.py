@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from drivers.points import DeviceKind, MeterRole
 from zoe_ems.config.base import CrossCheckError, Finding, StrictModel
@@ -70,6 +70,33 @@ class SignConfig(StrictModel):
     setpoint: Literal["passive", "active"] | None = Field(default=None, description="same, for power setpoints")
 
 
+class SimulationConfig(StrictModel):
+    """How `zoe-ems simulate` serves this device; used only by zoe-ems simulate, the daemon ignores it."""
+
+    sunspec_base: Literal[40000, 0, 50000] = Field(
+        default=40000, description="driver: sunspec only: address of the simulated `SunS` marker"
+    )
+    sunspec_control: Literal["704", "123", "124"] | None = Field(
+        default=None,
+        description=(
+            "driver: sunspec only: the one control model the simulated device has (pcs: 704 or 124; "
+            "pv_inverter: 704 or 123); unset: pcs 704 + 124, pv_inverter 123 + 704"
+        ),
+    )
+
+    @field_validator("sunspec_control", mode="before")
+    @classmethod
+    def _model_number_as_text(cls, value: object) -> object:
+        """`sunspec_control: 124` (a YAML number) means the same as `"124"`."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+_SIMULATED_CONTROLS: dict[DeviceKind, tuple[str, ...]] = {
+    DeviceKind.PCS: ("704", "124"),
+    DeviceKind.PV_INVERTER: ("704", "123"),
+}
+
+
 class DeviceConfig(StrictModel):
     """One device on the site."""
 
@@ -98,6 +125,10 @@ class DeviceConfig(StrictModel):
     stale_after_s: float | None = Field(
         default=None, gt=0, description="point values older than this are stale (default 3 x poll interval)"
     )
+    simulation: SimulationConfig = Field(
+        default_factory=SimulationConfig,
+        description="used only by zoe-ems simulate (SunSpec layout of the simulated device); the daemon ignores it",
+    )
 
     @model_validator(mode="after")
     def _kind_specific(self) -> DeviceConfig:
@@ -122,9 +153,23 @@ class DeviceConfig(StrictModel):
                     "every value would be stale before the next poll",
                 )
             )
+        findings += self._simulation_findings()
         if findings:
             raise CrossCheckError(findings)
         return self
+
+    def _simulation_findings(self) -> list[Finding]:
+        given = self.simulation.model_fields_set
+        if given and self.driver != "sunspec":
+            return [
+                (("simulation",), f"only driver: sunspec devices take SunSpec simulation settings, not {self.driver!r}")
+            ]
+        control = self.simulation.sunspec_control
+        if control is not None and control not in _SIMULATED_CONTROLS.get(self.kind, ()):
+            allowed = _SIMULATED_CONTROLS.get(self.kind)
+            choices = f"choose {' or '.join(allowed)}" if allowed else "only pcs and pv_inverter have control models"
+            return [(("simulation", "sunspec_control"), f"{control!r} does not fit a {self.kind.value}: {choices}")]
+        return []
 
     @property
     def poll_interval_s(self) -> float:
