@@ -103,7 +103,12 @@ async def test_setpoints_are_rewritten_periodically_and_read_only_devices_are_ne
     arrivals = [r.t_mono for r in hil.site.write_log("pcs") if r.accepted and "p_set_w" in r.setpoints]
     gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
     assert set(accepted_writes(hil, "pcs", "p_set_w")) == {-10_000.0}
-    assert all(0.4 <= gap <= 1.5 for gap in gaps), f"re-written every ~0.5 s, not every cycle: gaps {gaps}"
+    # A reconnect re-asserts at once after its first good poll (a request that timed out on a loaded machine
+    # makes the bus reconnect): that one gap may be short; every other write waits for the 0.5 s refresh.
+    reconnects = hil.daemon.buses.bus_stats()[f"tcp://127.0.0.1:{battery_port}"].connects - 1
+    short = [gap for gap in gaps if gap < 0.4]
+    assert len(short) <= reconnects, f"re-written every ~0.5 s, not every cycle: gaps {gaps} ({reconnects} reconnects)"
+    assert all(gap <= 1.5 for gap in gaps), f"refresh too slow: gaps {gaps}"
     assert hil.site.write_log("pcs_monitor") == []
     assert hil.site.write_log("heat_pump") == []
     assert hil.daemon.links["pcs_monitor"].stats.writes == 0

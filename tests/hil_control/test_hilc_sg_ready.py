@@ -42,6 +42,9 @@ def decided_changes(hil: ControlHil) -> list[tuple[float, int]]:
 
 def flickering_sun(site: SimulatedSite) -> None:
     site.load.set_base(2_000.0)
+    # The inverter follows the sky at once: with its default 1 s ramp, 0.4 s flips leave a PV swing whose level
+    # drifts with the timing (e.g. 7-20 kW), and with the pump on, the dark half could still look like surplus.
+    site.pv.inverters[0].ramp_w_per_s = 1e9
     sky = [(0.0, 0.0), (FLIP_S - 0.01, 0.0), (FLIP_S, 600.0), (2 * FLIP_S - 0.01, 600.0), (2 * FLIP_S, 0.0)]
     site.irradiance.play_trace(Trace.from_points(sky, loop=True))
 
