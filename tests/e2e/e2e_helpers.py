@@ -151,7 +151,7 @@ class E2e:
         """Publish one command (a dict is JSON-encoded as it is: signed or not is up to the caller)."""
         await self.client.publish(CMD_TOPIC, message if isinstance(message, bytes) else encode(message), qos=1)
 
-    async def ack(self, command_id: str | None, status: str, timeout_s: float = 5.0) -> dict[str, Any]:
+    async def ack(self, command_id: str | None, status: str, timeout_s: float = 10.0) -> dict[str, Any]:
         """The first ack with ``status`` for ``command_id`` (None: a command too broken to have an id)."""
 
         def found() -> dict[str, Any] | None:
@@ -178,7 +178,7 @@ class E2e:
         return writes[-1][1] if writes else None
 
     async def pcs_reaches(
-        self, target_w: float, tol_w: float, timeout_s: float = 5.0, since: float = -math.inf
+        self, target_w: float, tol_w: float, timeout_s: float = 10.0, since: float = -math.inf
     ) -> float:
         """Wait for a PCS write within ``tol_w`` of ``target_w`` after ``since``; return its arrival time."""
 
@@ -199,7 +199,7 @@ class E2e:
 
         await wait_until(near, timeout_s, f"the PCS setpoint to settle at {target_w:.0f} W ± {tol_w:.0f} W")
 
-    async def quiet_period(self, cycles: int = 3, polls: int = 2, timeout_s: float = 5.0) -> None:
+    async def quiet_period(self, cycles: int = 3, polls: int = 2, timeout_s: float = 10.0) -> None:
         """Let the daemon run ``cycles`` more control cycles and ``polls`` more PCS polls (bounded wait).
 
         After this, anything a command had put into the control inputs would have reached the PCS.

@@ -53,13 +53,11 @@ class Rig:
     def order(self, command_id: str, service: str, power_kw: float = 100.0, **params: Any) -> bool:
         self.registry.set(
             FrequencyServiceEntry(
-                service=service,  # type: ignore[arg-type]
+                order=ServiceOrder(service=service, power_kw=power_kw, **params),  # type: ignore[arg-type]
                 enabled=True,
-                power_w=power_kw * 1000.0,
                 start_utc=NOW - 10.0,
                 end_utc=NOW + 600.0,
                 command_id=command_id,
-                **params,
             )
         )
         return self.refresh()

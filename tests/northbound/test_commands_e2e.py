@@ -89,7 +89,7 @@ async def test_every_command_type_is_accepted_and_lands_in_the_control_inputs(
     assert len(prices) == 1 and prices[0].buy_eur_per_kwh == (0.3, 0.25)
     assert inputs.prices is not None and inputs.prices.sell_eur_per_kwh == (0.1, 0.05)
     entry = service.frequency_services.entries["ffr"]
-    assert entry.power_w == 80_000.0 and entry.trigger_hz == 49.7 and entry.command_id == ffr
+    assert entry.order.power_kw == 80.0 and entry.order.trigger_hz == 49.7 and entry.command_id == ffr
     assert service.mode == "semi_auto"
     assert any(e["event"] == "mode.changed" for e in rec.on("events"))
 

@@ -19,8 +19,6 @@ class LoadLimitContact:
 
     def __init__(self, config: LoadLimitContactConfig) -> None:
         self._cfg = config
-        self.active: bool | None = None
-        """Last evaluated state (None before the first cycle)."""
 
     def apply(self, snapshot: Snapshot, inputs: InputsView, alarms: list[Alarm]) -> InputsView:
         """``inputs`` with the contact's limit added (the stricter of it and any other load limit)."""
@@ -44,7 +42,6 @@ class LoadLimitContact:
             closed = value >= 0.5
             limiting = closed == (cfg.active_when == "closed")
             source += f" {'closed' if closed else 'open'}"
-        self.active = limiting
         if not limiting:
             return inputs
         limit = LoadLimitInput(max_controllable_load_w=cfg.limit_kw * 1000.0, source=source)

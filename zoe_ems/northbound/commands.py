@@ -18,7 +18,7 @@ from zoe_ems.control.inputs import ControlInputs, EnvelopeInput, PriceInput, Sch
 from zoe_ems.northbound.approvals import ApprovalStore, PendingCommand
 from zoe_ems.northbound.dr import DrManager
 from zoe_ems.northbound.emitter import Emitter
-from zoe_ems.northbound.frequency_services import FrequencyServiceEntry, FrequencyServiceRegistry
+from zoe_ems.northbound.frequency_services import FrequencyServiceEntry, FrequencyServiceRegistry, order_of
 from zoe_ems.northbound.messages import (
     COMMAND_ADAPTER,
     Command,
@@ -281,17 +281,11 @@ class CommandProcessor:
             self._supersede(key, command.id, now)
             self._registry.set(
                 FrequencyServiceEntry(
-                    service=body_f.service,
+                    order=order_of(body_f),
                     enabled=body_f.enabled,
-                    power_w=body_f.power_kw * 1000.0,
                     start_utc=body_f.start.timestamp(),
                     end_utc=end,
                     command_id=command.id,
-                    trigger_hz=body_f.trigger_hz,
-                    over_trigger_hz=body_f.over_trigger_hz,
-                    deadband_hz=body_f.deadband_hz,
-                    full_activation_hz=body_f.full_activation_hz,
-                    min_duration_s=body_f.min_duration_s,
                 )
             )
         elif isinstance(command, PricesCommand):

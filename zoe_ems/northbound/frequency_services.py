@@ -7,26 +7,37 @@ Northbound writes accepted ``frequency_service`` commands here; the frequency-re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
-ServiceName = Literal["ffr", "fcr", "dc"]
+from zoe_ems.frequency.orders import ServiceName, ServiceOrder
+from zoe_ems.northbound.messages import FrequencyServiceBody
 
 
 @dataclass(frozen=True, kw_only=True)
 class FrequencyServiceEntry:
-    """One ordered service window (W, Hz, UTC seconds)."""
+    """One ordered service window (UTC seconds) and the order's service parameters."""
 
-    service: ServiceName
+    order: ServiceOrder
     enabled: bool
-    power_w: float
     start_utc: float
     end_utc: float
     command_id: str
-    trigger_hz: float | None = None
-    over_trigger_hz: float | None = None
-    deadband_hz: float | None = None
-    full_activation_hz: float | None = None
-    min_duration_s: float | None = None
+
+    @property
+    def service(self) -> ServiceName:
+        return self.order.service
+
+
+def order_of(body: FrequencyServiceBody) -> ServiceOrder:
+    """The service parameters of a ``frequency_service`` command body (the one mapping from protocol fields)."""
+    return ServiceOrder(
+        service=body.service,
+        power_kw=body.power_kw,
+        trigger_hz=body.trigger_hz,
+        over_trigger_hz=body.over_trigger_hz,
+        deadband_hz=body.deadband_hz,
+        full_activation_hz=body.full_activation_hz,
+        min_duration_s=body.min_duration_s,
+    )
 
 
 @dataclass

@@ -16,7 +16,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from zoe_ems.config.frequency import FFR_ACTIVATION_S
-from zoe_ems.frequency.orders import ServiceOrder, order_problem
+from zoe_ems.frequency.orders import order_problem
+from zoe_ems.northbound.frequency_services import order_of
 from zoe_ems.northbound.limits import PRICE_LIMIT_EUR_PER_KWH, SiteLimits
 from zoe_ems.northbound.messages import (
     COMMAND_ADAPTER,
@@ -252,16 +253,7 @@ def _frequency_service_problem(command: FrequencyServiceCommand, limits: SiteLim
     if not body.enabled:
         return None
     # The exact service the runtime would arm: the site file's settings with the order laid over, fully validated.
-    order = ServiceOrder(
-        service=body.service,
-        power_kw=body.power_kw,
-        trigger_hz=body.trigger_hz,
-        over_trigger_hz=body.over_trigger_hz,
-        deadband_hz=body.deadband_hz,
-        full_activation_hz=body.full_activation_hz,
-        min_duration_s=body.min_duration_s,
-    )
-    return order_problem(limits.frequency_base, order)
+    return order_problem(limits.frequency_base, order_of(body))
 
 
 def _schema_reason(exc: ValidationError) -> str:

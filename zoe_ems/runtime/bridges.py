@@ -20,9 +20,9 @@ import structlog
 
 from drivers.points import DeviceKind
 from zoe_ems.config import SiteConfig
-from zoe_ems.frequency.orders import ServiceConfigs, ServiceOrder, apply_orders
+from zoe_ems.frequency.orders import ServiceConfigs, apply_orders
 from zoe_ems.frequency.responder import FrequencyResponder, reserved_w
-from zoe_ems.northbound.frequency_services import FrequencyServiceEntry, FrequencyServiceRegistry
+from zoe_ems.northbound.frequency_services import FrequencyServiceRegistry
 from zoe_ems.northbound.service import NorthboundService
 from zoe_ems.northbound.telemetry import TelemetryData
 from zoe_ems.site.points import Snapshot
@@ -161,7 +161,7 @@ class FrequencyOrders:
         if key == self._applied:
             return False
         self._applied = key
-        orders = [(entry.command_id, _order(entry)) for entry in active.values()]
+        orders = [(entry.command_id, entry.order) for entry in active.values()]
         configs, problems = apply_orders(self._base, orders)
         for command_id, reason in problems.items():
             if command_id not in self.problems:
@@ -173,18 +173,6 @@ class FrequencyOrders:
         charge_w, discharge_w = reserved_w(configs.ffr, configs.fcr, configs.dc)
         on_reserve(charge_w, discharge_w)
         return True
-
-
-def _order(entry: FrequencyServiceEntry) -> ServiceOrder:
-    return ServiceOrder(
-        service=entry.service,
-        power_kw=entry.power_w / 1000.0,
-        trigger_hz=entry.trigger_hz,
-        over_trigger_hz=entry.over_trigger_hz,
-        deadband_hz=entry.deadband_hz,
-        full_activation_hz=entry.full_activation_hz,
-        min_duration_s=entry.min_duration_s,
-    )
 
 
 def with_reserve(params: Any, base_up_w: float, base_down_w: float, charge_w: float, discharge_w: float) -> Any:
