@@ -33,6 +33,9 @@ class _DeviceEntry:
     alarms: dict[str, str] = field(default_factory=dict)
     setpoints: dict[str, float] = field(default_factory=dict)
     setpoint_ts_utc: float = 0.0
+    started_mono: float = 0.0
+    """Start of the device's start-up grace (image creation or link start), monotonic."""
+    ever_updated: bool = False
 
 
 class ProcessImage:
@@ -46,7 +49,16 @@ class ProcessImage:
 
     def add_device(self, device_id: str, kind: DeviceKind, role: str | None, stale_after_s: float) -> None:
         """Register a device before its first update."""
-        self._devices[device_id] = _DeviceEntry(device_id, kind, role, stale_after_s)
+        self._devices[device_id] = _DeviceEntry(device_id, kind, role, stale_after_s, started_mono=self._mono())
+
+    def mark_started(self, device_id: str) -> None:
+        """The device's link starts now: its start-up grace (``DeviceState.starting``) runs from here."""
+        entry = self._devices[device_id]
+        if not entry.ever_updated:
+            entry.started_mono = self._mono()
+
+    def _starting(self, entry: _DeviceEntry, now_mono: float) -> bool:
+        return not entry.ever_updated and now_mono - entry.started_mono <= entry.stale_after_s
 
     @property
     def device_ids(self) -> list[str]:
@@ -62,6 +74,7 @@ class ProcessImage:
         now_mono, now_utc = self._mono(), self._utc()
         catalogue = CATALOGUE[entry.kind]
         entry.online = True
+        entry.ever_updated = True
         for name, value in values.items():
             spec = catalogue.get(name)
             pv = PointValue(
@@ -131,6 +144,7 @@ class ProcessImage:
                 kind=entry.kind,
                 role=entry.role,
                 online=entry.online,
+                starting=self._starting(entry, now_mono),
                 points=points,
                 alarms=tuple(f"{code}: {msg}" for code, msg in entry.alarms.items()),
             )
@@ -146,6 +160,7 @@ class ProcessImage:
                 "kind": state.kind.value,
                 "role": state.role,
                 "online": state.online,
+                "starting": state.starting,
                 "alarms": list(state.alarms),
                 "points": {
                     name: {"value": pv.value, "unit": pv.unit, "quality": pv.quality.value, "ts": pv.ts_utc}

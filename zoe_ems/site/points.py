@@ -51,6 +51,10 @@ class DeviceState:
     """Meter role (grid/pv/load/ev) or None for other kinds."""
     online: bool
     """False while the device is failing (timeouts, exceptions) or backing off."""
+    starting: bool = False
+    """True while the device has not completed its first poll and its stale window since start-up (the process
+    image's creation, or its link's start) has not elapsed yet: not yet polled is "starting", not offline.
+    Offline/stale alarms wait until this is False."""
     points: Mapping[str, PointValue] = field(default_factory=dict)
     alarms: tuple[str, ...] = ()
     """Human-readable communication or device alarms currently active."""

@@ -142,6 +142,7 @@ class DeviceLink:
         return bool(self._desired) and self._clock() - self._desired_mono <= self._desired_ttl_s
 
     async def run(self) -> None:
+        self.image.mark_started(self.config.id)
         if self._wait_ready is not None:
             # Give the bus its first connection attempt before the first poll (no false alarm at start-up).
             await self._wait_ready(max(1.0, 2 * self.config.transport.timeout_ms / 1000.0))
