@@ -45,6 +45,12 @@ class DeviceDriver(Protocol):
         """Canonical points this device accepts writes for (empty when read-only)."""
         ...
 
+    @property
+    def slow_points(self) -> frozenset[str]:
+        """Canonical points read only with ``PollClass.SLOW`` (ratings, limits, identity): the poller reads them
+        every few polls and the process image keeps them fresh for that much longer between reads."""
+        ...
+
     async def connect(self) -> None:
         """Prepare after a (re)connect: e.g. SunSpec discovery, reading scale factors. Idempotent."""
         ...

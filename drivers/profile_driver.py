@@ -42,6 +42,7 @@ class ProfileDriver:
             if options.read_only
             else frozenset(name for name, point in profile.points.items() if point.access is Access.RW)
         )
+        self._slow = frozenset(name for name, point in profile.points.items() if point.poll is PollClass.SLOW)
         self.last_errors: dict[str, str] = {}
         """Per-point problems of the latest ``read`` (decode errors, failed blocks, missing scale factors)."""
 
@@ -60,6 +61,10 @@ class ProfileDriver:
     @property
     def writable_points(self) -> frozenset[str]:
         return self._writable
+
+    @property
+    def slow_points(self) -> frozenset[str]:
+        return self._slow
 
     async def connect(self) -> None:
         """Read every scale-factor register once so that writes can be scaled before the first poll."""

@@ -123,6 +123,13 @@ class SunSpecDriver:
                 names.add("p_limit_w")
         return frozenset(names)
 
+    @property
+    def slow_points(self) -> frozenset[str]:
+        slow = {c.name for c in self._mapping if c.poll is PollClass.SLOW}
+        if "p_limit_pct" in slow:
+            slow.add("p_limit_w")  # derived from p_limit_pct in read()
+        return frozenset(slow)
+
     async def connect(self) -> None:
         """Discover the chain and read every used model once. Safe to call again after a reconnect."""
         self._connected = False

@@ -65,3 +65,15 @@ def test_status_shows_starting_per_device() -> None:
     image.update("pcs", {"p_w": 0.0})
     status = image.to_dict()["pcs"]
     assert isinstance(status, dict) and status["starting"] is False
+
+
+def test_slow_points_keep_their_longer_window() -> None:
+    image, clock = make_image()
+    image.set_slow_points("pcs", frozenset({"rated_p_w"}), window_s=13.0)
+    image.update("pcs", {"p_w": 0.0, "rated_p_w": 50_000.0})
+    clock.t += 12.0
+    image.update("pcs", {"p_w": 1.0})  # a normal poll: the slow point is not re-read
+    state = image.snapshot().devices["pcs"]
+    assert state.value("rated_p_w") == 50_000.0
+    clock.t += 1.5
+    assert image.snapshot().devices["pcs"].value("rated_p_w") is None

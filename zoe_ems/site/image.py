@@ -29,6 +29,8 @@ class _DeviceEntry:
     stale_after_s: float
     points: dict[str, PointValue] = field(default_factory=dict)
     slow_points: frozenset[str] = frozenset()
+    slow_window_s: float | None = None
+    """Staleness window of slow points (None: ``SLOW_STALE_FACTOR`` x ``stale_after_s``)."""
     online: bool = False
     alarms: dict[str, str] = field(default_factory=dict)
     setpoints: dict[str, float] = field(default_factory=dict)
@@ -60,17 +62,25 @@ class ProcessImage:
     def _starting(self, entry: _DeviceEntry, now_mono: float) -> bool:
         return not entry.ever_updated and now_mono - entry.started_mono <= entry.stale_after_s
 
+    def set_slow_points(self, device_id: str, points: frozenset[str], window_s: float | None = None) -> None:
+        """Declare the device's slow-class points (read every few polls) and their staleness window."""
+        entry = self._devices[device_id]
+        entry.slow_points = points
+        entry.slow_window_s = window_s
+
     @property
     def device_ids(self) -> list[str]:
         return list(self._devices)
 
-    def update(self, device_id: str, values: Mapping[str, Value], slow_points: frozenset[str] = frozenset()) -> None:
+    def update(self, device_id: str, values: Mapping[str, Value], slow_points: frozenset[str] | None = None) -> None:
         """Store a successful read. ``None`` values (not implemented) are kept with ERROR quality.
 
-        ``slow_points`` are read only every ``SLOW_STALE_FACTOR`` polls; their staleness window is that much longer.
+        ``slow_points`` (or those of ``set_slow_points``) are read only every few polls; their staleness window
+        is that much longer.
         """
         entry = self._devices[device_id]
-        entry.slow_points = slow_points
+        if slow_points is not None:
+            entry.slow_points = slow_points
         now_mono, now_utc = self._mono(), self._utc()
         catalogue = CATALOGUE[entry.kind]
         entry.online = True
@@ -132,8 +142,11 @@ class ProcessImage:
         devices: dict[str, DeviceState] = {}
         for entry in self._devices.values():
             points: dict[str, PointValue] = {}
+            slow_window = (
+                entry.slow_window_s if entry.slow_window_s is not None else SLOW_STALE_FACTOR * entry.stale_after_s
+            )
             for name, pv in entry.points.items():
-                window = entry.stale_after_s * (SLOW_STALE_FACTOR if name in entry.slow_points else 1.0)
+                window = slow_window if name in entry.slow_points else entry.stale_after_s
                 if pv.quality is Quality.FRESH and now_mono - pv.ts_mono > window:
                     pv = PointValue(
                         value=pv.value, unit=pv.unit, ts_mono=pv.ts_mono, ts_utc=pv.ts_utc, quality=Quality.STALE

@@ -21,7 +21,7 @@ from drivers.errors import DeviceBackingOff, DeviceError
 from drivers.points import DeviceKind
 from drivers.profile import PollClass
 from zoe_ems.config.devices import DeviceConfig
-from zoe_ems.site.image import ProcessImage
+from zoe_ems.site.image import SLOW_STALE_FACTOR, ProcessImage
 from zoe_ems.waits import wait_event
 
 log = structlog.get_logger(__name__)
@@ -118,7 +118,7 @@ class DeviceLink:
         self._ever_ok = False
         self._consecutive_failures = 0
         self._slow_due = True
-        self._slow_points = _slow_points_of(driver)
+        image.set_slow_points(config.id, driver.slow_points, slow_window_s(config))
 
     def set_setpoints(self, setpoints: Mapping[str, float]) -> None:
         """Ask for setpoints (every control cycle); changed values are written as soon as the bus allows."""
@@ -208,7 +208,7 @@ class DeviceLink:
             self.stats.failures += 1
             self._mark_failing(str(exc))
             return False
-        self.image.update(self.config.id, values, slow_points=self._slow_points)
+        self.image.update(self.config.id, values)
         self._ever_ok = True
         self._consecutive_failures = 0
         self.image.clear_alarm(self.config.id, "comm")
@@ -259,10 +259,7 @@ class DeviceLink:
         self.image.record_setpoints(self.config.id, to_write)
 
 
-def _slow_points_of(driver: DeviceDriver) -> frozenset[str]:
-    """Points read only every SLOW_EVERY polls (their staleness window is longer)."""
-    profile = getattr(driver, "profile", None)
-    points = getattr(profile, "points", None)
-    if not isinstance(points, Mapping):
-        return frozenset()
-    return frozenset(name for name, point in points.items() if getattr(point, "poll", None) is PollClass.SLOW)
+def slow_window_s(config: DeviceConfig) -> float:
+    """Staleness window of slow-class points: one slow period plus the normal window (never less than
+    ``SLOW_STALE_FACTOR`` normal windows), so a slow point stays FRESH between its reads."""
+    return max(SLOW_STALE_FACTOR * config.stale_window_s, SLOW_EVERY * config.poll_interval_s + config.stale_window_s)
