@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import structlog
 
@@ -28,6 +29,8 @@ log = structlog.get_logger(__name__)
 
 SLOW_EVERY = 10
 """Slow-class points are read on every 10th poll."""
+READBACK_TOLERANCE = 1e-3
+"""A polled value within this fraction (of max(1, |value|)) of the last written setpoint confirms its delivery."""
 
 
 @dataclass
@@ -55,8 +58,26 @@ class PollStats:
         }
 
 
+SETPOINT_INVALID = "SETPOINT_INVALID"
+"""Image alarm on a device whose control loop asked for a non-finite setpoint (nothing was written)."""
+
+
+class Delivery(NamedTuple):
+    """What became of the last setpoint value the link tried to deliver for one point."""
+
+    value: float
+    """The value written (or refused: a non-finite one)."""
+    ts_mono: float
+    """Monotonic time of the write, of the refusal, or of the latest poll whose read-back confirmed the value."""
+    ok: bool
+    """True: the device accepted the write or its read-back shows the value; False: write failed or refused."""
+
+
 def clamp_to_ratings(config: DeviceConfig, setpoints: Mapping[str, float]) -> dict[str, float]:
-    """Last-line static guard: keep setpoints inside the device's own ratings (the envelope ran before)."""
+    """Last-line static guard: keep setpoints inside the device's own ratings (the envelope ran before).
+
+    Non-finite values are not returned: ``DeviceLink.set_setpoints`` refuses them first, with a log line and
+    a ``SETPOINT_INVALID`` alarm."""
     out: dict[str, float] = {}
     rated_w = config.rated_power_kw * 1000.0 if config.rated_power_kw else None
     for name, value in setpoints.items():
@@ -118,20 +139,83 @@ class DeviceLink:
         self._ever_ok = False
         self._consecutive_failures = 0
         self._slow_due = True
+        self._deliveries: dict[str, Delivery] = {}
+        self._invalid: dict[str, float] = {}
+        """Points whose latest requested value was non-finite (one episode each, logged once)."""
+        self._not_writable_logged: set[str] = set()
         image.set_slow_points(config.id, driver.slow_points, slow_window_s(config))
 
     def set_setpoints(self, setpoints: Mapping[str, float]) -> None:
         """Ask for setpoints (every control cycle); changed values are written as soon as the bus allows."""
         if self.config.read_only:
             return
+        self._check_finite(setpoints)
         allowed = self.driver.writable_points
-        guarded = clamp_to_ratings(self.config, {k: v for k, v in setpoints.items() if k in allowed})
+        if allowed:
+            for name in setpoints.keys() - allowed - self._not_writable_logged:
+                self._not_writable_logged.add(name)
+                log.warning("setpoint not writable on this device", device=self.config.id, point=name)
+        guarded = clamp_to_ratings(
+            self.config, {k: v for k, v in setpoints.items() if k in allowed and math.isfinite(v)}
+        )
         if not guarded:
             return
         self._desired_mono = self._clock()
         if any(self._desired.get(k) != v for k, v in guarded.items()):
             self._desired.update(guarded)
             self._wake.set()
+
+    def _check_finite(self, setpoints: Mapping[str, float]) -> None:
+        """Refuse non-finite setpoints: nothing is written for them, the value is no longer refreshed, the
+        episode is logged once and raised as a ``SETPOINT_INVALID`` image alarm until a finite value arrives."""
+        now = self._clock()
+        changed = False
+        for name, value in setpoints.items():
+            if math.isfinite(value):
+                if self._invalid.pop(name, None) is not None:
+                    changed = True
+                    log.info("setpoint valid again", device=self.config.id, point=name, value=value)
+                continue
+            self._deliveries[name] = Delivery(value, now, False)
+            self._desired.pop(name, None)
+            self._written.pop(name, None)  # the next finite value goes out at once
+            if name not in self._invalid:
+                changed = True
+                log.error(
+                    "non-finite setpoint refused, nothing written", device=self.config.id, point=name, value=value
+                )
+            self._invalid[name] = value
+        if not changed:
+            return
+        if self._invalid:
+            detail = ", ".join(f"{name}={value}" for name, value in sorted(self._invalid.items()))
+            self.image.set_alarm(self.config.id, SETPOINT_INVALID, f"{detail}: nothing written")
+        else:
+            self.image.clear_alarm(self.config.id, SETPOINT_INVALID)
+
+    def delivery(self, point: str) -> Delivery | None:
+        """The last value tried for ``point``, when, and whether it reached the device (None: never tried).
+
+        A value equal to what the device already holds counts as delivered: it was written (a new link
+        always writes once) and every later poll whose read-back shows it refreshes ``ts_mono``."""
+        return self._deliveries.get(point)
+
+    def delivered_since(self, point: str, since_mono: float) -> bool | None:
+        """True when ``point`` was delivered at or after ``since_mono``, False when its delivery failed since
+        then, None while nothing has happened since (pending)."""
+        delivery = self._deliveries.get(point)
+        if delivery is None or delivery.ts_mono < since_mono:
+            return None
+        return delivery.ok
+
+    @property
+    def deliveries(self) -> dict[str, Delivery]:
+        return dict(self._deliveries)
+
+    def request_write(self) -> None:
+        """Write every desired setpoint at the next opportunity, also unchanged ones (fresh delivery evidence)."""
+        self._written_epoch = -1
+        self._wake.set()
 
     @property
     def desired(self) -> dict[str, float]:
@@ -209,6 +293,7 @@ class DeviceLink:
             self._mark_failing(str(exc))
             return False
         self.image.update(self.config.id, values)
+        self._confirm_by_readback(values, start)
         self._ever_ok = True
         self._consecutive_failures = 0
         self.image.clear_alarm(self.config.id, "comm")
@@ -218,7 +303,17 @@ class DeviceLink:
         if epoch != self._polled_epoch:
             self._polled_epoch = epoch
             self._wake.set()  # re-assert setpoints now that the device answers again
+        elif self._written_epoch != epoch and self._desired_alive():
+            self._wake.set()  # the last write failed: retry now that the device answers (at most once per poll)
         return True
+
+    def _confirm_by_readback(self, values: Mapping[str, object], now: float) -> None:
+        for name, delivery in self._deliveries.items():
+            read = values.get(name)
+            if not isinstance(read, int | float) or isinstance(read, bool) or not math.isfinite(delivery.value):
+                continue
+            if abs(float(read) - delivery.value) <= READBACK_TOLERANCE * max(1.0, abs(delivery.value)):
+                self._deliveries[name] = Delivery(delivery.value, now, True)
 
     def _mark_failing(self, reason: str) -> None:
         self.image.mark_failed(self.config.id, reason)
@@ -245,18 +340,25 @@ class DeviceLink:
         except DeviceBackingOff:
             self._last_write_mono = now
             self._written_epoch = -1  # re-assert everything once the device is back
+            self._record_deliveries(to_write, now, ok=False)
             return
         except DeviceError as exc:
             self.stats.write_failures += 1
             self._last_write_mono = now
             self._written_epoch = -1
+            self._record_deliveries(to_write, now, ok=False)
             self._mark_failing(f"write failed: {exc}")
             return
+        self._record_deliveries(to_write, self._clock(), ok=True)
         self.stats.writes += 1
         self._written.update(to_write)
         self._written_epoch = epoch
         self._last_write_mono = now
         self.image.record_setpoints(self.config.id, to_write)
+
+    def _record_deliveries(self, written: Mapping[str, float], now: float, *, ok: bool) -> None:
+        for name, value in written.items():
+            self._deliveries[name] = Delivery(value, now, ok)
 
 
 def slow_window_s(config: DeviceConfig) -> float:
