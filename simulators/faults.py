@@ -23,12 +23,18 @@ class Faults:
     """Real seconds to wait before answering."""
     frozen: bool = False
     """Stop refreshing the registers from the model: reads return the last values."""
+    forced: dict[str, float | None] = field(default_factory=dict)
+    """Forged point values served instead of the model's (e.g. soc 2.5, p_w 1e9; None = "not implemented")."""
+    nan_everywhere: bool = False
+    """Serve every point as "not implemented" (NaN for float registers, the type's sentinel otherwise)."""
 
     def clear(self) -> None:
         self.no_response = False
         self.exception_code = None
         self.delay_s = 0.0
         self.frozen = False
+        self.forced = {}
+        self.nan_everywhere = False
 
     def describe(self) -> str:
         parts = []
@@ -40,6 +46,10 @@ class Faults:
             parts.append(f"delay {self.delay_s:g} s")
         if self.frozen:
             parts.append("frozen")
+        if self.forced:
+            parts.append("forced " + ", ".join(f"{k}={v}" for k, v in sorted(self.forced.items())))
+        if self.nan_everywhere:
+            parts.append("NaN everywhere")
         return ", ".join(parts) or "healthy"
 
 

@@ -231,6 +231,8 @@ class ModbusSimServer:
         exception_code: int | None = None,
         delay_s: float | None = None,
         frozen: bool | None = None,
+        forced: Mapping[str, float | None] | None = None,
+        nan_everywhere: bool | None = None,
     ) -> Faults:
         """Switch faults of one device; arguments left as None keep their current state."""
         faults = self.faults(device_id)
@@ -244,6 +246,10 @@ class ModbusSimServer:
             faults.delay_s = delay_s
         if frozen is not None:
             faults.frozen = frozen
+        if forced is not None:
+            faults.forced = dict(forced)
+        if nan_everywhere is not None:
+            faults.nan_everywhere = nan_everywhere
         return faults
 
     def clear_faults(self, device_id: str | None = None) -> None:
@@ -269,6 +275,10 @@ class ModbusSimServer:
 
     def _encode(self, served: ServedDevice) -> dict[RegisterKey, int]:
         values = served.model.points()
+        if served.faults.forced:
+            values = {**values, **served.faults.forced}
+        if served.faults.nan_everywhere:
+            values = dict.fromkeys(values)
         try:
             return served.register_map.encode(values)
         except CodecError:

@@ -15,7 +15,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -334,10 +334,18 @@ class SimulatedSite:
         exception_code: int | None = None,
         delay_s: float | None = None,
         frozen: bool | None = None,
+        forced: Mapping[str, float | None] | None = None,
+        nan_everywhere: bool | None = None,
     ) -> Faults:
         """Switch protocol faults of one device (see ``ModbusSimServer.set_fault``)."""
         return self.server.set_fault(
-            device_id, no_response=no_response, exception_code=exception_code, delay_s=delay_s, frozen=frozen
+            device_id,
+            no_response=no_response,
+            exception_code=exception_code,
+            delay_s=delay_s,
+            frozen=frozen,
+            forced=forced,
+            nan_everywhere=nan_everywhere,
         )
 
     def clear_faults(self, device_id: str | None = None) -> None:

@@ -7,15 +7,27 @@ Nothing here performs I/O.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from drivers.points import CATALOGUE, DeviceKind
+import structlog
+
+from drivers.plausibility import ABSOLUTE_POWER_W, implausible
+from drivers.points import CATALOGUE, DeviceKind, PointSpec
 from zoe_ems.site.points import DeviceState, PointValue, Quality, Snapshot, Value
 
 SLOW_STALE_FACTOR = 10.0
 """Slow-class points are polled every 10th poll (see zoe_ems.site.poller.SLOW_EVERY)."""
+
+POINT_IMPLAUSIBLE = "POINT_IMPLAUSIBLE"
+"""Device alarm: a reading outside its plausibility limits (``drivers.plausibility``) was not taken as fresh."""
+DATA_INVALID = "DATA_INVALID"
+"""Device alarm: a poll returned no trustworthy value at all (e.g. NaN everywhere); the device is not online."""
+
+log = structlog.get_logger(__name__)
 
 PointListener = Callable[[str, str, PointValue], None]
 """Called as (device_id, point, value) for every update of a subscribed point."""
@@ -38,6 +50,13 @@ class _DeviceEntry:
     started_mono: float = 0.0
     """Start of the device's start-up grace (image creation or link start), monotonic."""
     ever_updated: bool = False
+    rated_w: float | None = None
+    """Rating for the plausibility of power points (site file); the device's own ``rated_p_w`` otherwise."""
+    readings: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Last numeric reading of each point (plausible or not) and its time: the spike filter's reference."""
+    implausible: dict[str, str] = field(default_factory=dict)
+    """Points whose latest reading was implausible, with why (one log line per episode)."""
+    data_invalid: bool = False
 
 
 class ProcessImage:
@@ -68,6 +87,10 @@ class ProcessImage:
         entry.slow_points = points
         entry.slow_window_s = window_s
 
+    def set_rating(self, device_id: str, rated_w: float | None) -> None:
+        """The device's power rating from the site file (bounds its power points' plausibility)."""
+        self._devices[device_id].rated_w = rated_w if rated_w is not None and rated_w > 0 else None
+
     @property
     def device_ids(self) -> list[str]:
         return list(self._devices)
@@ -85,18 +108,76 @@ class ProcessImage:
         catalogue = CATALOGUE[entry.kind]
         entry.online = True
         entry.ever_updated = True
+        rated_w = self._rating(entry, values, now_mono)
+        trusted = judged = 0
+        pvs: dict[str, PointValue] = {}
         for name, value in values.items():
             spec = catalogue.get(name)
-            pv = PointValue(
-                value=value,
-                unit=spec.unit if spec else "",
-                ts_mono=now_mono,
-                ts_utc=now_utc,
-                quality=Quality.ERROR if value is None else Quality.FRESH,
+            reason = implausible(entry.kind, name, value, rated_w=rated_w)
+            if reason is None and isinstance(value, int | float) and not isinstance(value, bool):
+                # Within its limits: the spike filter compares with the previous such reading (a new level
+                # that persists is taken at its second reading).
+                reason = implausible(entry.kind, name, value, previous=entry.readings.get(name), now_s=now_mono)
+                entry.readings[name] = (float(value), now_mono)
+            if reason is not None:
+                self._implausible(entry, name, value, reason)
+                stored: Value = value if isinstance(value, int | float) and math.isfinite(value) else None
+                quality = Quality.ERROR
+            else:
+                self._plausible(entry, name)
+                stored, quality = value, Quality.ERROR if value is None else Quality.FRESH
+                trusted += quality is Quality.FRESH and not _counter(spec)
+            judged += not _counter(spec)
+            pvs[name] = PointValue(
+                value=stored, unit=spec.unit if spec else "", ts_mono=now_mono, ts_utc=now_utc, quality=quality
             )
+        invalid = judged > 0 and trusted == 0
+        self._judge_device(entry, invalid)
+        for name, pv in pvs.items():
+            if invalid and pv.quality is Quality.FRESH:
+                pv = dataclasses.replace(pv, quality=Quality.ERROR)  # nothing of an untrusted device is fresh
             entry.points[name] = pv
             for listener in self._listeners.get((device_id, name), ()):
                 listener(device_id, name, pv)
+
+    def _rating(self, entry: _DeviceEntry, values: Mapping[str, Value], now_mono: float) -> float | None:
+        """Site-file rating, else the device's own rated_p_w (this poll's or the last plausible one)."""
+        if entry.rated_w is not None:
+            return entry.rated_w
+        reported = values.get("rated_p_w")
+        if reported is None and (pv := entry.points.get("rated_p_w")) is not None and pv.quality is not Quality.ERROR:
+            reported = pv.value
+        if isinstance(reported, int | float) and math.isfinite(reported) and 0 < reported <= ABSOLUTE_POWER_W:
+            return float(reported)
+        return None
+
+    def _implausible(self, entry: _DeviceEntry, name: str, value: object, reason: str) -> None:
+        shown = f"{value:g}" if isinstance(value, float) else repr(value)
+        if name not in entry.implausible:
+            log.warning("implausible value not taken", device=entry.device_id, point=name, value=shown, reason=reason)
+        entry.implausible[name] = f"{name}={shown} ({reason})"
+        entry.alarms[POINT_IMPLAUSIBLE] = "; ".join(entry.implausible[n] for n in sorted(entry.implausible))
+
+    def _plausible(self, entry: _DeviceEntry, name: str) -> None:
+        if entry.implausible.pop(name, None) is None:
+            return
+        log.info("value plausible again", device=entry.device_id, point=name)
+        if entry.implausible:
+            entry.alarms[POINT_IMPLAUSIBLE] = "; ".join(entry.implausible[n] for n in sorted(entry.implausible))
+        else:
+            entry.alarms.pop(POINT_IMPLAUSIBLE, None)
+
+    def _judge_device(self, entry: _DeviceEntry, invalid: bool) -> None:
+        """A device answering without a single trustworthy value is not online (its data are not trusted)."""
+        if invalid:
+            entry.online = False
+            entry.alarms[DATA_INVALID] = "the device answers, but no value it reports is plausible (NaN everywhere?)"
+            if not entry.data_invalid:
+                log.warning("device data invalid: not online", device=entry.device_id)
+        elif entry.data_invalid:
+            entry.alarms.pop(DATA_INVALID, None)
+            log.info("device data valid again", device=entry.device_id)
+        entry.data_invalid = invalid
 
     def mark_failed(self, device_id: str, reason: str) -> None:
         """A read failed: the device is offline and its points keep their last value until they go stale."""
@@ -182,3 +263,8 @@ class ProcessImage:
                 "setpoints": dict(entry.setpoints),
             }
         return out
+
+
+def _counter(spec: PointSpec | None) -> bool:
+    """Energy counters prove nothing about a device's data: 0 is also their "not implemented" value."""
+    return spec is not None and spec.unit == "Wh"

@@ -144,6 +144,7 @@ class DeviceLink:
         """Points whose latest requested value was non-finite (one episode each, logged once)."""
         self._not_writable_logged: set[str] = set()
         image.set_slow_points(config.id, driver.slow_points, slow_window_s(config))
+        image.set_rating(config.id, config.rated_power_kw * 1000.0 if config.rated_power_kw else None)
 
     def set_setpoints(self, setpoints: Mapping[str, float]) -> None:
         """Ask for setpoints (every control cycle); changed values are written as soon as the bus allows."""
